@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Builds the local Kubernetes control plane used by the operator and chart
+# tests (etcd, kube-apiserver, helm) from source through the Go module proxy,
+# the way controller-runtime's envtest runs one, into
+# "${TICKETING_CACHE:-$HOME/.cache/ticketing}/bin".
+#
+# Idempotent: each binary has a stamp holding its pinned version and the hash
+# of its recipe, so a second run builds nothing. See docs/control-plane.md.
+set -euo pipefail
+
+ETCD_VERSION=v3.6.16
+KUBERNETES_VERSION=v1.34.4
+HELM_VERSION=v3.19.5
+# Bump when the build recipe changes in a way the versions don't show.
+RECIPE=1
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+wrappers="$here/controlplane"
+cache="${TICKETING_CACHE:-$HOME/.cache/ticketing}"
+bin="$cache/bin"
+build="$cache/build/controlplane"
+
+die() {
+  echo "controlplane.sh: $*" >&2
+  exit 1
+}
+
+log() {
+  echo "controlplane.sh: $*" >&2
+}
+
+# The stamp names everything that decides the binary's content: the pinned
+# version, the recipe revision, and the wrapper module's sources.
+stamp_for() {
+  local name="$1" version="$2" sources="${3:-}"
+  local digest=""
+  if [[ -n "$sources" ]]; then
+    digest="$(cat "$sources"/go.mod "$sources"/main.go | sha256sum | cut -c1-16)"
+  fi
+  echo "$name $version recipe=$RECIPE $digest"
+}
+
+is_current() {
+  local name="$1" stamp="$2"
+  [[ -x "$bin/$name" && -f "$bin/$name.stamp" && "$(cat "$bin/$name.stamp")" == "$stamp" ]]
+}
+
+etcd_stamp="$(stamp_for etcd "$ETCD_VERSION" "$wrappers/etcd")"
+apiserver_stamp="$(stamp_for kube-apiserver "$KUBERNETES_VERSION" "$wrappers/kube-apiserver")"
+helm_stamp="$(stamp_for helm "$HELM_VERSION")"
+
+if is_current etcd "$etcd_stamp" && is_current kube-apiserver "$apiserver_stamp" &&
+  is_current helm "$helm_stamp"; then
+  log "etcd $ETCD_VERSION, kube-apiserver $KUBERNETES_VERSION and helm $HELM_VERSION are up to date in $bin."
+  exit 0
+fi
+
+GO="${GO:-$(command -v go || true)}"
+if [[ -z "$GO" && -x /usr/local/go/bin/go ]]; then
+  GO=/usr/local/go/bin/go
+fi
+[[ -n "$GO" && -x "$GO" ]] ||
+  die "Go is missing: install Go 1.26 or newer and put it on PATH (or set GO=/path/to/go), then run this script again."
+
+mkdir -p "$bin" "$build"
+# Two test sessions may start at once; the second waits for the first's build.
+exec 9>"$cache/controlplane.lock"
+if command -v flock >/dev/null; then
+  flock 9
+fi
+
+export GOFLAGS=-trimpath
+export CGO_ENABLED=0
+
+# One cheap question to the proxy before minutes of building, so an
+# unreachable proxy fails with a sentence instead of a wall of go errors.
+if ! probe="$(timeout 60 "$GO" list -m -json "k8s.io/kubernetes@$KUBERNETES_VERSION" 2>&1)"; then
+  die "the Go module proxy ($("$GO" env GOPROXY)) is unreachable or lacks k8s.io/kubernetes@$KUBERNETES_VERSION: check the network or set GOPROXY to a reachable proxy. ($(echo "$probe" | tail -n1))"
+fi
+
+# Builds a wrapper module copied into the cache, so its go.sum and any
+# generated go.mod lines never touch the checkout.
+prepare_wrapper() {
+  local name="$1"
+  rm -rf "${build:?}/$name"
+  mkdir -p "$build/$name"
+  cp "$wrappers/$name/go.mod" "$wrappers/$name/main.go" "$build/$name/"
+}
+
+install_binary() {
+  local name="$1" stamp="$2" built="$3"
+  mv -f "$built" "$bin/$name"
+  echo "$stamp" >"$bin/$name.stamp"
+}
+
+build_etcd() {
+  local started=$SECONDS
+  log "building etcd $ETCD_VERSION ..."
+  prepare_wrapper etcd
+  (
+    cd "$build/etcd"
+    "$GO" mod tidy
+    "$GO" build -ldflags="-s -w" -o "$build/etcd/etcd.bin" .
+  )
+  install_binary etcd "$etcd_stamp" "$build/etcd/etcd.bin"
+  log "etcd built in $((SECONDS - started))s."
+}
+
+build_kube_apiserver() {
+  local started=$SECONDS
+  log "building kube-apiserver $KUBERNETES_VERSION ..."
+  prepare_wrapper kube-apiserver
+  # k8s.io/kubernetes replaces its staging modules (k8s.io/api, k8s.io/apiserver,
+  # ...) with ./staging/... paths, which are ignored outside its own build; each
+  # is published as v0.<minor>.<patch>, so replace it with that version here.
+  local gomod staging_version
+  gomod="$("$GO" mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" |
+    sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
+  [[ -f "$gomod" ]] || die "could not read k8s.io/kubernetes@$KUBERNETES_VERSION's go.mod from the module cache."
+  staging_version="v0.${KUBERNETES_VERSION#v1.}"
+  local edits=()
+  local module
+  while read -r module; do
+    edits+=("-replace=$module=$module@$staging_version")
+  done < <(awk '$2 == "=>" && $3 ~ /^\.\/staging\// { print $1 }' "$gomod")
+  ((${#edits[@]} > 0)) || die "found no staging replace directives in $gomod; the k8s.io/kubernetes layout changed."
+  log "replacing ${#edits[@]} staging modules with $staging_version."
+
+  local major minor
+  major="${KUBERNETES_VERSION#v}"
+  major="${major%%.*}"
+  minor="${KUBERNETES_VERSION#v*.}"
+  minor="${minor%%.*}"
+  local ldflags="-s -w"
+  local pkg
+  # Stamped like hack/lib/version.sh does, so /version reports the release
+  # (helm's kubeVersion checks read it).
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION"
+    ldflags+=" -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean"
+    ldflags+=" -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  done
+  (
+    cd "$build/kube-apiserver"
+    "$GO" mod edit "${edits[@]}"
+    "$GO" mod tidy
+    "$GO" build -ldflags="$ldflags" -o "$build/kube-apiserver/kube-apiserver.bin" .
+  )
+  install_binary kube-apiserver "$apiserver_stamp" "$build/kube-apiserver/kube-apiserver.bin"
+  log "kube-apiserver built in $((SECONDS - started))s."
+}
+
+build_helm() {
+  local started=$SECONDS
+  log "building helm $HELM_VERSION ..."
+  local gobin="$build/helm-bin"
+  rm -rf "$gobin"
+  # Helm's Makefile stamps its own version and the Kubernetes version it
+  # assumes when no cluster is asked (helm template, helm lint).
+  local ldflags="-s -w"
+  ldflags+=" -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1"
+  ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34"
+  ldflags+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1"
+  ldflags+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=34"
+  GOBIN="$gobin" "$GO" install -ldflags="$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  install_binary helm "$helm_stamp" "$gobin/helm"
+  log "helm built in $((SECONDS - started))s."
+}
+
+is_current etcd "$etcd_stamp" || build_etcd
+is_current kube-apiserver "$apiserver_stamp" || build_kube_apiserver
+is_current helm "$helm_stamp" || build_helm
+
+"$bin/etcd" --version | head -n1 >&2
+"$bin/kube-apiserver" --version >&2
+"$bin/helm" version --short >&2
+log "control plane binaries are in $bin."
