@@ -1,0 +1,1 @@
+"""The TicketEvent operator: runs a sale described as a Kubernetes resource."""

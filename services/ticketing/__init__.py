@@ -1,0 +1,1 @@
+"""ticketing: a flash-sale ticketing platform."""

@@ -1,0 +1,66 @@
+"""The Redis key layout, in one place.
+
+Every per-sale key carries the sale's id as a hash tag (`tk:{<event>}:...`) so that one sale
+lives on one Redis Cluster slot and the Lua scripts that touch several of its keys stay atomic.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SaleKeys:
+    """Keys of one sale (one event)."""
+
+    prefix: str
+    event_id: str
+
+    def _key(self, suffix: str) -> str:
+        return f"{self.prefix}:{{{self.event_id}}}:{suffix}"
+
+    @property
+    def config(self) -> str:
+        """Hash: the sale's runtime configuration, written only by the operator."""
+        return self._key("config")
+
+    @property
+    def waiting(self) -> str:
+        """Sorted set: waiting users scored by their place in line."""
+        return self._key("waiting")
+
+    @property
+    def active(self) -> str:
+        """Sorted set: admitted users scored by their session's expiry time."""
+        return self._key("active")
+
+    @property
+    def seats(self) -> str:
+        """Hash: seat id -> state (held by a reservation, or sold)."""
+        return self._key("seats")
+
+    def hold(self, reservation_id: str) -> str:
+        """String with a TTL: the seats a reservation holds, gone when the hold expires."""
+        return self._key(f"hold:{reservation_id}")
+
+
+@dataclass(frozen=True)
+class RetryKeys:
+    """Keys of the retry machinery, shared by every topic."""
+
+    prefix: str
+
+    def delayed(self, topic: str) -> str:
+        """Sorted set: messages parked until their due time (score)."""
+        return f"{self.prefix}:retry:{{{topic}}}:delayed"
+
+    def claimed(self, topic: str) -> str:
+        """Sorted set: messages a worker claimed, scored by the lease's expiry."""
+        return f"{self.prefix}:retry:{{{topic}}}:claimed"
+
+    def payloads(self, topic: str) -> str:
+        """Hash: message id -> serialized message with its retry headers."""
+        return f"{self.prefix}:retry:{{{topic}}}:payloads"
+
+
+def processed_key(prefix: str, group: str) -> str:
+    """Set of message ids a consumer group already applied (idempotent consumers)."""
+    return f"{prefix}:processed:{{{group}}}"

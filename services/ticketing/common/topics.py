@@ -1,0 +1,41 @@
+"""Kafka topic names, declared once. A prefix isolates one deployment's or one test's topics."""
+
+from dataclasses import dataclass
+
+RESERVATION_REQUESTED = "reservation.requested"
+RESERVATION_PAID = "reservation.paid"
+RESERVATION_PAYMENT_FAILED = "reservation.payment_failed"
+
+MAIN_TOPICS = (RESERVATION_REQUESTED, RESERVATION_PAID, RESERVATION_PAYMENT_FAILED)
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str = ""
+
+    def name(self, topic: str) -> str:
+        """The broker-side name of a logical topic."""
+        return f"{self.prefix}{topic}"
+
+    @property
+    def reservation_requested(self) -> str:
+        return self.name(RESERVATION_REQUESTED)
+
+    @property
+    def reservation_paid(self) -> str:
+        return self.name(RESERVATION_PAID)
+
+    @property
+    def reservation_payment_failed(self) -> str:
+        return self.name(RESERVATION_PAYMENT_FAILED)
+
+    def retry(self, topic: str, attempt: int) -> str:
+        """`retry.<topic>.<n>`: where attempt n of a failed message waits to be parked."""
+        return self.name(f"retry.{topic}.{attempt}")
+
+    def dead_letter(self, topic: str) -> str:
+        return self.name(f"{topic}.dlq")
+
+    def parking(self, topic: str) -> str:
+        """Where a replayed dead letter that failed again waits for a person."""
+        return self.name(f"{topic}.parking")

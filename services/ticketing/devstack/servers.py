@@ -1,0 +1,309 @@
+"""The three backing servers of the platform, each run from its real binary on loopback.
+
+Every server keeps its data and log under the run directory it is given, listens on the
+port it is given, and is ready only when it answers a real request (PING, SELECT 1, a Kafka
+metadata request).
+"""
+
+import asyncio
+import base64
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncmy
+import redis
+from aiokafka.admin import AIOKafkaAdminClient
+
+from ticketing.devstack.paths import kafka_libs
+from ticketing.devstack.process import ManagedProcess, ServerNotReady
+
+KAFKA_VERSION = "4.1.1"
+DB_USER = "ticketing"
+DB_PASSWORD = "ticketing-local"
+
+
+class MissingPrerequisite(RuntimeError):
+    """Something the local stack needs is not installed; the message says how to install it."""
+
+
+def _require_binary(name: str, hint: str) -> str:
+    path = shutil.which(name) or next(
+        (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name) if p.exists()), None
+    )
+    if path is None:
+        raise MissingPrerequisite(f"{name} is not installed: {hint}")
+    return path
+
+
+def _run_as_root_flag() -> list[str]:
+    """mariadbd refuses to run as root unless told to; CI and these machines run as root."""
+    return ["--user=root"] if os.geteuid() == 0 else []
+
+
+@dataclass
+class RedisServer:
+    run_dir: Path
+    port: int
+
+    def __post_init__(self) -> None:
+        self.data_dir = self.run_dir / "redis"
+        binary = _require_binary("redis-server", "run scripts/install/debian.sh")
+        self.process = ManagedProcess(
+            "redis",
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.data_dir),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--protected-mode",
+                "no",
+            ],
+            self.run_dir / "logs" / "redis.log",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process.start()
+
+    def ping(self) -> bool:
+        client = redis.Redis(port=self.port, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        self.process.wait_ready(self.ping, timeout)
+
+
+@dataclass
+class MariaDBServer:
+    run_dir: Path
+    port: int
+
+    def __post_init__(self) -> None:
+        self.data_dir = self.run_dir / "mariadb"
+        self.socket = self.run_dir / "mariadb.sock"
+        self._daemon = _require_binary("mariadbd", "run scripts/install/debian.sh")
+        self._install_db = _require_binary("mariadb-install-db", "run scripts/install/debian.sh")
+        self.process = ManagedProcess(
+            "mariadb",
+            [
+                self._daemon,
+                "--no-defaults",
+                f"--datadir={self.data_dir}",
+                f"--socket={self.socket}",
+                f"--pid-file={self.run_dir / 'mariadb.pid'}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                *_run_as_root_flag(),
+                "--innodb-buffer-pool-size=256M",
+                "--innodb-flush-log-at-trx-commit=1",
+                "--max-connections=500",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_unicode_ci",
+            ],
+            self.run_dir / "logs" / "mariadb.log",
+        )
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL of the server (no database): callers append one."""
+        return f"mysql+asyncmy://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{self.port}"
+
+    def _initialise(self) -> None:
+        if (self.data_dir / "mysql").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [
+                self._install_db,
+                "--no-defaults",
+                f"--datadir={self.data_dir}",
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+                *_run_as_root_flag(),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServerNotReady(f"mariadb-install-db failed:\n{result.stderr[-2000:]}")
+
+    def start(self) -> None:
+        self._initialise()
+        self.process.start()
+
+    def _create_user(self) -> bool:
+        statements = (
+            f"CREATE USER IF NOT EXISTS '{DB_USER}'@'127.0.0.1' IDENTIFIED BY '{DB_PASSWORD}';"
+            f"GRANT ALL PRIVILEGES ON *.* TO '{DB_USER}'@'127.0.0.1' WITH GRANT OPTION;"
+        )
+        subprocess.run(
+            ["mariadb", "--no-defaults", f"--socket={self.socket}", "-uroot", "-e", statements],
+            capture_output=True,
+            check=True,
+        )
+        return True
+
+    def select_one(self) -> bool:
+        async def query() -> bool:
+            conn = await asyncmy.connect(
+                host="127.0.0.1",
+                port=self.port,
+                user=DB_USER,
+                password=DB_PASSWORD,
+                connect_timeout=2,
+            )
+            try:
+                async with conn.cursor() as cursor:
+                    await cursor.execute("SELECT 1")
+                    return bool((await cursor.fetchone())[0] == 1)
+            finally:
+                conn.close()
+
+        return asyncio.run(query())
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        self.process.wait_ready(lambda: self.socket.exists(), timeout)
+        self.process.wait_ready(self._create_user, timeout)
+        self.process.wait_ready(self.select_one, timeout)
+
+
+def _kafka_cluster_id() -> str:
+    """A cluster id as Kafka spells one: a random UUID in URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+@dataclass
+class KafkaServer:
+    """A single KRaft broker that is its own controller."""
+
+    run_dir: Path
+    port: int
+    controller_port: int
+
+    def __post_init__(self) -> None:
+        self.data_dir = self.run_dir / "kafka"
+        self.config = self.run_dir / "kafka.properties"
+        java = _require_binary(
+            "java", "Kafka needs Java 17+: apt-get install openjdk-17-jre-headless"
+        )
+        libs = kafka_libs(KAFKA_VERSION)
+        if not (libs / ".complete").exists():
+            raise MissingPrerequisite(
+                f"Kafka {KAFKA_VERSION}'s jars are not in {libs}: run scripts/install/kafka.sh"
+            )
+        self._classpath = f"{libs}/*"
+        self._java = java
+        self.process = ManagedProcess(
+            "kafka",
+            [
+                java,
+                "-Xms256m",
+                "-Xmx1g",
+                "-XX:+UseG1GC",
+                "-Djava.awt.headless=true",
+                "-cp",
+                self._classpath,
+                "kafka.Kafka",
+                str(self.config),
+            ],
+            self.run_dir / "logs" / "kafka.log",
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _write_config(self) -> None:
+        self.config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.data_dir}",
+                    "num.partitions=3",
+                    "auto.create.topics.enable=false",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=10",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "",
+                ]
+            )
+        )
+
+    def _format(self) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        result = subprocess.run(
+            [
+                self._java,
+                "-cp",
+                self._classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                _kafka_cluster_id(),
+                "-c",
+                str(self.config),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServerNotReady(
+                f"formatting Kafka's log directory failed:\n{result.stdout}{result.stderr}"
+            )
+
+    def start(self) -> None:
+        self._write_config()
+        self._format()
+        self.process.start()
+
+    def metadata(self) -> bool:
+        async def request() -> bool:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+            await admin.start()
+            try:
+                await admin.list_topics()
+                return True
+            finally:
+                await admin.close()
+
+        return asyncio.run(request())
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        self.process.wait_ready(self.metadata, timeout, interval=0.5)

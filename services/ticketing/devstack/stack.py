@@ -1,0 +1,114 @@
+"""The local platform's backing servers as one unit: start together, ready together, stop together."""
+
+import contextlib
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ticketing.devstack.ports import ensure_free, free_port
+from ticketing.devstack.servers import KafkaServer, MariaDBServer, RedisServer
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    redis: int
+    mariadb: int
+    kafka: int
+    kafka_controller: int
+
+    @classmethod
+    def from_env(cls) -> "StackPorts":
+        """Ports from TICKETING_*_PORT variables; a missing one is picked free on loopback."""
+
+        def pick(name: str, what: str) -> int:
+            value = os.environ.get(f"TICKETING_{name}_PORT")
+            return ensure_free(int(value), what) if value else free_port()
+
+        return cls(
+            redis=pick("REDIS", "Redis"),
+            mariadb=pick("MARIADB", "MariaDB"),
+            kafka=pick("KAFKA", "Kafka"),
+            kafka_controller=pick("KAFKA_CONTROLLER", "Kafka's controller"),
+        )
+
+
+@dataclass
+class LocalStack:
+    run_dir: Path
+    ports: StackPorts
+    redis: RedisServer = field(init=False)
+    mariadb: MariaDBServer = field(init=False)
+    kafka: KafkaServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.redis = RedisServer(self.run_dir, self.ports.redis)
+        self.mariadb = MariaDBServer(self.run_dir, self.ports.mariadb)
+        self.kafka = KafkaServer(self.run_dir, self.ports.kafka, self.ports.kafka_controller)
+
+    @property
+    def state_file(self) -> Path:
+        return self.run_dir / "stack.json"
+
+    def env(self) -> dict[str, str]:
+        """The settings a service needs to reach these servers (see ticketing.common.settings)."""
+        return {
+            "TICKETING_REDIS_URL": self.redis.url,
+            "TICKETING_DATABASE_URL": f"{self.mariadb.url}/ticketing",
+            "TICKETING_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
+        }
+
+    def start(self) -> None:
+        servers = (self.kafka, self.mariadb, self.redis)
+        try:
+            for server in servers:
+                server.start()
+            for server in servers:
+                server.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.state_file.write_text(
+            json.dumps(
+                {
+                    "pids": {s.process.name: s.process.pid for s in servers},
+                    "env": self.env(),
+                },
+                indent=2,
+            )
+        )
+
+    def stop(self) -> None:
+        for server in (self.redis, self.mariadb, self.kafka):
+            server.process.stop()
+        self.state_file.unlink(missing_ok=True)
+
+
+def stop_recorded(run_dir: Path, timeout: float = 20) -> list[str]:
+    """Stop the servers a detached `up` recorded in run_dir; returns the names it stopped."""
+    state_file = run_dir / "stack.json"
+    if not state_file.exists():
+        return []
+    pids: dict[str, int] = json.loads(state_file.read_text())["pids"]
+    for pid in pids.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for pid in pids.values():
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    state_file.unlink()
+    return list(pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,44 @@
+"""The local stack's command fails with one clear sentence when something is missing or taken."""
+
+import socket
+from pathlib import Path
+
+import pytest
+from ticketing.devstack.cli import main
+from ticketing.devstack.servers import KafkaServer, MissingPrerequisite
+from ticketing.devstack.stack import LocalStack
+
+
+def test_up_refuses_a_taken_port_with_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        code = main(["--run-dir", str(tmp_path), "up", "--redis-port", str(taken)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert f"port {taken} for Redis is already in use" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_kafka_without_its_jars_names_the_install_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKETING_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(MissingPrerequisite, match=r"run scripts/install/kafka\.sh"):
+        KafkaServer(tmp_path, 1, 2)
+
+
+def test_a_second_stack_runs_beside_the_first(stack: LocalStack, tmp_path: Path) -> None:
+    run_dir = tmp_path / "second"
+    second = LocalStack(run_dir, type(stack.ports).from_env())
+    second.start()
+    try:
+        assert second.redis.ping() and second.mariadb.select_one() and second.kafka.metadata()
+        assert stack.redis.ping()
+        assert set(vars(second.ports).values()).isdisjoint(vars(stack.ports).values())
+    finally:
+        second.stop()
+    assert not second.redis.process.running()
