@@ -60,6 +60,15 @@ class RetryKeys:
         """Hash: message id -> serialized message with its retry headers."""
         return f"{self.prefix}:retry:{{{topic}}}:payloads"
 
+    @property
+    def topics(self) -> str:
+        """Set: the topics that have had a retry backlog; read ZCARD of delayed + claimed of each."""
+        return f"{self.prefix}:retry:topics"
+
+    def dead_letters_resolved(self, topic: str) -> str:
+        """Set: `partition:offset` of the dead letters of `topic` already replayed or purged."""
+        return f"{self.prefix}:retry:{{{topic}}}:dlq-resolved"
+
 
 def processed_key(prefix: str, group: str) -> str:
     """Set of message ids a consumer group already applied (idempotent consumers)."""
