@@ -5,8 +5,15 @@ from dataclasses import dataclass
 RESERVATION_REQUESTED = "reservation.requested"
 RESERVATION_PAID = "reservation.paid"
 RESERVATION_PAYMENT_FAILED = "reservation.payment_failed"
+# A payment arrived for a reservation that can no longer be sold (expired, cancelled, failed).
+RESERVATION_REFUND_REQUESTED = "reservation.refund_requested"
 
-MAIN_TOPICS = (RESERVATION_REQUESTED, RESERVATION_PAID, RESERVATION_PAYMENT_FAILED)
+MAIN_TOPICS = (
+    RESERVATION_REQUESTED,
+    RESERVATION_PAID,
+    RESERVATION_PAYMENT_FAILED,
+    RESERVATION_REFUND_REQUESTED,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,14 @@ class Topics:
     @property
     def reservation_payment_failed(self) -> str:
         return self.name(RESERVATION_PAYMENT_FAILED)
+
+    @property
+    def reservation_refund_requested(self) -> str:
+        return self.name(RESERVATION_REFUND_REQUESTED)
+
+    def logical(self, broker_name: str) -> str:
+        """The logical topic of a broker-side name (the inverse of `name`)."""
+        return broker_name.removeprefix(self.prefix)
 
     def retry(self, topic: str, attempt: int) -> str:
         """`retry.<topic>.<n>`: where attempt n of a failed message waits to be parked."""
