@@ -1,0 +1,75 @@
+"""The retry consumer: reads every retry step and parks each message in the Redis delay queue.
+
+It commits a batch's offsets only after the batch is parked; a batch read twice (a crash
+between parking and committing) is parked once, because each retry step of each original record
+has its own member in the queue.
+"""
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from ticketing.common.topics import Topics
+from ticketing.retry.failure import FailedRecord
+from ticketing.retry.headers import decode
+from ticketing.retry.policy import POLICIES, RetryPolicy, retry_topics
+from ticketing.retry.queue import DelayQueue, Parked
+
+log = logging.getLogger(__name__)
+
+
+def consumer_group(topics: Topics) -> str:
+    return topics.name("retry-consumer")
+
+
+def make_retry_consumer(
+    bootstrap: str, topics: Topics, policies: Mapping[str, RetryPolicy] = POLICIES
+) -> Any:
+    return AIOKafkaConsumer(
+        *retry_topics(topics, policies),
+        bootstrap_servers=bootstrap,
+        group_id=consumer_group(topics),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+
+
+def to_parked(records: Iterable[FailedRecord]) -> list[Parked]:
+    parked = []
+    for record in records:
+        _, state = decode(record.headers)
+        if state is None:
+            # Only the ladder writes retry steps; a record without its headers has no way back.
+            log.error(
+                "retry record without retry headers skipped",
+                extra={
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                },
+            )
+            continue
+        parked.append(
+            Parked(
+                member=state.member,
+                topic=state.original_topic,
+                key=record.key,
+                value=record.value,
+                headers=list(record.headers),
+                due_at_ms=state.due_at_ms,
+            )
+        )
+    return parked
+
+
+async def run_retry_consumer(consumer: Any, queue: DelayQueue, stop: asyncio.Event) -> None:
+    """Park what arrives on the retry steps until `stop` is set; `consumer` is started."""
+    while not stop.is_set():
+        batches: dict[Any, list[FailedRecord]] = await consumer.getmany(timeout_ms=200)
+        if not batches:
+            continue
+        await queue.park(to_parked(r for records in batches.values() for r in records))
+        await consumer.commit()
