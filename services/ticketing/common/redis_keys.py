@@ -41,6 +41,62 @@ class SaleKeys:
         """String with a TTL: the seats a reservation holds, gone when the hold expires."""
         return self._key(f"hold:{reservation_id}")
 
+    # The waiting room's keys (ticketing.queue).
+
+    @property
+    def ticket_seq(self) -> str:
+        """String counter: the last ticket number handed out; places in line are ticket numbers."""
+        return self._key("queue:seq")
+
+    @property
+    def prequeue(self) -> str:
+        """Set: users who arrived before opening; they get a random order when the sale opens."""
+        return self._key("queue:prequeue")
+
+    @property
+    def fairness(self) -> str:
+        """Hash: the pre-queue seed, its commitment, and where the shuffled pre-queue starts."""
+        return self._key("queue:fairness")
+
+    @property
+    def heartbeat(self) -> str:
+        """Sorted set: waiting users scored by when a socket or poll of theirs was last seen."""
+        return self._key("queue:heartbeat")
+
+    @property
+    def parked(self) -> str:
+        """Hash: user -> ticket of a user whose turn came while they were away (grace period)."""
+        return self._key("queue:parked")
+
+    @property
+    def removed(self) -> str:
+        """Sorted set: tickets given up before their turn, so positions behind them stay exact."""
+        return self._key("queue:removed")
+
+    @property
+    def admission_bucket(self) -> str:
+        """Hash: the admission token bucket every admission worker replica shares."""
+        return self._key("queue:bucket")
+
+    @property
+    def serving(self) -> str:
+        """Hash: the "now serving" cursor (highest admitted ticket) and the admitted count."""
+        return self._key("queue:serving")
+
+    @property
+    def sold_out(self) -> str:
+        """String flag: the sale sold out once; admission became waiting-list offers."""
+        return self._key("queue:sold_out")
+
+    def admission(self, user_id: str) -> str:
+        """String with a TTL: the admission token issued to a user, kept until it expires."""
+        return self._key(f"queue:admission:{user_id}")
+
+
+def sale_config_pattern(prefix: str) -> str:
+    """SCAN pattern matching every sale's configuration hash, to discover the sales."""
+    return f"{prefix}:{{*}}:config"
+
 
 @dataclass(frozen=True)
 class RetryKeys:
