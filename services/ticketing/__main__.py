@@ -1,0 +1,68 @@
+"""The one entry point: `python -m ticketing <service>` runs a service, `migrate` the schema.
+
+To add a service, add one line to `APPS` (an HTTP app factory, run by uvicorn) or `WORKERS`
+(a function with no arguments, sync or async, that runs until the process is stopped).
+"""
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import os
+from collections.abc import Callable
+
+import uvicorn
+
+from ticketing.common.observability import configure_logging
+from ticketing.common.settings import CommonSettings
+
+APPS: dict[str, str] = {
+    "user": "ticketing.user.app:create_app",
+}
+
+WORKERS: dict[str, str] = {}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ticketing")
+    parser.add_argument("command", choices=[*APPS, *WORKERS, "migrate"])
+    parser.add_argument("--host", default=os.environ.get("TICKETING_HTTP_HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("TICKETING_HTTP_PORT", "8000"))
+    )
+    args = parser.parse_args(argv)
+    settings = CommonSettings()
+    configure_logging(args.command, settings.log_level)
+    if args.command == "migrate":
+        from ticketing.migrations.run import upgrade
+
+        upgrade(settings.database_url)
+    elif args.command in APPS:
+        uvicorn.run(
+            APPS[args.command],
+            factory=True,
+            host=args.host,
+            port=args.port,
+            log_config=None,  # keep the JSON logging configured above
+            access_log=False,  # the chassis writes one access line per request itself
+            proxy_headers=True,
+        )
+    else:
+        _run_worker(_load(WORKERS[args.command]))
+
+
+def _load(target: str) -> Callable[[], object]:
+    module, _, attr = target.partition(":")
+    function: Callable[[], object] = getattr(importlib.import_module(module), attr)
+    return function
+
+
+def _run_worker(function: Callable[[], object]) -> None:
+    if inspect.iscoroutinefunction(function):
+        asyncio.run(function())
+    else:
+        function()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""The service chassis: one way to build every HTTP service's FastAPI app.
+
+`create_app` gives a service its lifespan (the service's long-lived clients, opened on entry and
+closed in `finally`), `/healthz`, `/readyz` over the service's real dependencies, Prometheus
+`/metrics`, request ids in responses and logs, and a generic 500 that never shows a stack trace.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ticketing.common.observability import observe_request, request_id_var
+from ticketing.common.settings import CommonSettings
+
+REQUEST_ID_HEADER = "X-Request-ID"
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+READINESS_TIMEOUT_SECONDS = 2.0
+
+# A readiness check raises (or times out) when its dependency cannot serve the service.
+ReadinessCheck = Callable[[], Awaitable[object]]
+# A service's lifespan opens its clients, puts them on `app.state`, and yields its readiness checks.
+ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[Mapping[str, ReadinessCheck]]]
+
+log = logging.getLogger("ticketing.http")
+
+
+def create_app(
+    *,
+    service: str,
+    settings: CommonSettings,
+    lifespan: ServiceLifespan,
+    routers: Iterable[APIRouter],
+    description: str = "",
+) -> FastAPI:
+    """A service's app; `settings` is reachable from handlers as `request.app.state.settings`."""
+
+    @asynccontextmanager
+    async def chassis_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app) as checks:
+            app.state.readiness = dict(checks)
+            log.info("service started", extra={"dependencies": sorted(checks)})
+            try:
+                yield
+            finally:
+                log.info("service stopping")
+
+    app = FastAPI(title=f"ticketing {service}", description=description, lifespan=chassis_lifespan)
+    app.state.settings = settings
+    app.state.service = service
+    app.state.readiness = {}
+    app.add_middleware(RequestContextMiddleware, service=service)
+    app.include_router(_probes)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+_probes = APIRouter(tags=["probes"])
+
+
+@_probes.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@_probes.get("/readyz", summary="Every dependency answers a real request", response_model=None)
+async def readyz(request: Request) -> JSONResponse:
+    checks: dict[str, ReadinessCheck] = request.app.state.readiness
+    names = list(checks)
+    results = await asyncio.gather(
+        *(asyncio.wait_for(checks[name](), READINESS_TIMEOUT_SECONDS) for name in names),
+        return_exceptions=True,
+    )
+    failed = {
+        name: _describe(result)
+        for name, result in zip(names, results, strict=True)
+        if isinstance(result, BaseException)
+    }
+    if failed:
+        log.warning("not ready", extra={"failed": failed})
+        return JSONResponse({"status": "unavailable", "failed": failed}, status_code=503)
+    return JSONResponse({"status": "ready", "checked": names})
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return f"no answer within {READINESS_TIMEOUT_SECONDS:g}s"
+    return f"{type(error).__name__}: {error}"[:200]
+
+
+@_probes.get("/metrics", summary="Prometheus metrics of this process")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestContextMiddleware:
+    """Request id in and out, one access log line and metrics per request, generic 500s.
+
+    Pure ASGI rather than BaseHTTPMiddleware so the request id context variable is visible to
+    the handler and to every log line written while it runs.
+    """
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER.lower().encode(), request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error")
+            if not response_started:
+                await JSONResponse(
+                    {"detail": "internal error", "request_id": request_id}, status_code=500
+                )(scope, receive, send_with_id)
+        finally:
+            route = _route_template(scope)
+            observe_request(self.service, scope["method"], route, status, started)
+            log.log(
+                logging.DEBUG if scope["path"] in PROBE_PATHS else logging.INFO,
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "route": route,
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text: str = value.decode("latin-1").strip()
+            # A caller's id is kept only if it is short and printable, so logs stay clean.
+            if 0 < len(text) <= 128 and text.isprintable():
+                return text
+    return None
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template, so metrics have one series per route, not per id."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"

@@ -1,0 +1,76 @@
+"""Long-lived clients a service opens in its lifespan, their readiness checks and request deps.
+
+A service's lifespan opens them with `open_redis` / `open_database`, stores them on `app.state`
+as `redis` / `engine`, and yields `redis_ready(...)` / `database_ready(...)` as its checks; route
+functions then take `RedisDep` / `SessionDep`.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, cast
+
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from fastapi import Depends, Request
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ticketing.common.db import make_engine
+from ticketing.common.http import ReadinessCheck
+
+
+@asynccontextmanager
+async def open_redis(url: str) -> AsyncIterator[aioredis.Redis]:
+    """A connection pool; it connects on first use, so an absent server fails readiness, not startup."""
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def open_database(url: str, pool_size: int = 10) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(url, pool_size=pool_size)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def redis_ready(client: aioredis.Redis) -> ReadinessCheck:
+    async def ping() -> object:
+        return await client.ping()
+
+    return ping
+
+
+def database_ready(engine: AsyncEngine) -> ReadinessCheck:
+    async def select_one() -> object:
+        async with engine.connect() as conn:
+            return (await conn.execute(text("SELECT 1"))).scalar_one()
+
+    return select_one
+
+
+def kafka_ready(producer: AIOKafkaProducer) -> ReadinessCheck:
+    """A metadata request to the cluster, through the producer's own connections."""
+
+    async def metadata() -> object:
+        return await producer.client.fetch_all_metadata()
+
+    return metadata
+
+
+def get_redis(request: Request) -> aioredis.Redis:
+    return cast(aioredis.Redis, request.app.state.redis)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with AsyncSession(request.app.state.engine, expire_on_commit=False) as session:
+        yield session
+
+
+RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

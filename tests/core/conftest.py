@@ -1,0 +1,40 @@
+"""Fixtures for the services' tests: a migrated database and apps served in-process.
+
+`serve(app)` runs the app's real lifespan (its clients connect to the session's real servers)
+and returns an httpx client that talks to it through ASGI; everything stops when the test ends.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from ticketing.migrations.run import upgrade
+
+Serve = Callable[[FastAPI], Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def migrated_database(database_url: str) -> str:
+    """The test's fresh database with every migration branch applied (`upgrade heads`)."""
+    # Alembic's environment runs its own event loop, so it cannot run on the test's loop.
+    await asyncio.to_thread(upgrade, database_url)
+    return database_url
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    async with AsyncExitStack() as stack:
+
+        async def start(app: FastAPI) -> httpx.AsyncClient:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            return await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app),
+                    base_url=f"http://{app.state.service}",
+                )
+            )
+
+        yield start

@@ -1,0 +1,111 @@
+"""The user service: sign-up, login, the caller's profile, and rejected tokens."""
+
+import time
+
+import httpx
+import jwt
+import pytest
+from ticketing.common.settings import CommonSettings
+from ticketing.user.app import create_app
+from ticketing.user.settings import UserSettings
+
+from tests.core.conftest import Serve
+from tests.core.factories import PASSWORD, bearer, sign_up_and_log_in
+
+ADMIN_EMAIL = "Boss@Example.org"
+
+
+@pytest.fixture
+async def users(
+    settings: CommonSettings, migrated_database: str, serve: Serve
+) -> httpx.AsyncClient:
+    user_settings = UserSettings(**settings.model_dump(), admin_emails=ADMIN_EMAIL)
+    return await serve(create_app(user_settings))
+
+
+async def test_signed_up_user_logs_in_and_reads_their_profile(users: httpx.AsyncClient) -> None:
+    token = await sign_up_and_log_in(users, "Fan@Example.org")
+    me = await users.get("/users/me", headers=bearer(token))
+    assert me.status_code == 200
+    assert me.json()["email"] == "fan@example.org"
+    assert me.json()["is_admin"] is False
+
+
+async def test_sign_up_with_a_registered_email_is_a_conflict(users: httpx.AsyncClient) -> None:
+    await sign_up_and_log_in(users, "twice@example.org")
+    again = await users.post("/users", json={"email": "TWICE@example.org", "password": PASSWORD})
+    assert again.status_code == 409
+    assert again.json()["detail"] == "email already registered"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"email": "not-an-address", "password": PASSWORD}, id="bad-email"),
+        pytest.param({"email": "short@example.org", "password": "short"}, id="short-password"),
+        pytest.param({"email": "nopass@example.org"}, id="missing-password"),
+    ],
+)
+async def test_sign_up_with_a_malformed_body_is_rejected(
+    users: httpx.AsyncClient, body: dict[str, str]
+) -> None:
+    response = await users.post("/users", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("email", ["known@example.org", "unknown@example.org"])
+async def test_login_with_a_wrong_password_or_email_is_unauthorized(
+    users: httpx.AsyncClient, email: str
+) -> None:
+    await sign_up_and_log_in(users, "known@example.org")
+    response = await users.post("/auth/login", json={"email": email, "password": "wrong-pass"})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "wrong email or password"
+
+
+async def test_listed_admin_email_logs_in_as_admin(users: httpx.AsyncClient) -> None:
+    token = await sign_up_and_log_in(users, ADMIN_EMAIL)
+    me = await users.get("/users/me", headers=bearer(token))
+    assert me.json()["is_admin"] is True
+
+
+def _forged(settings: CommonSettings, **overrides: object) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": "someone",
+        "aud": settings.jwt_audience,
+        "iss": settings.jwt_issuer,
+        "iat": now,
+        "exp": now + 60,
+        **overrides,
+    }
+    secret = str(claims.pop("secret", settings.jwt_secret.get_secret_value()))
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        pytest.param({"exp": int(time.time()) - 10}, "token expired", id="expired"),
+        pytest.param(
+            {"secret": "an-attacker-secret-of-sufficient-length"},
+            "token signature is invalid",
+            id="forged",
+        ),
+        pytest.param({"aud": "elsewhere"}, "token is for another audience", id="audience"),
+    ],
+)
+async def test_profile_with_a_rejected_token_is_unauthorized_with_the_reason(
+    users: httpx.AsyncClient, settings: CommonSettings, overrides: dict[str, object], reason: str
+) -> None:
+    response = await users.get("/users/me", headers=bearer(_forged(settings, **overrides)))
+    assert response.status_code == 401
+    assert response.json()["detail"] == reason
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_profile_without_a_token_is_unauthorized(users: httpx.AsyncClient) -> None:
+    response = await users.get("/users/me")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "missing bearer token"
