@@ -34,7 +34,13 @@ class SaleKeys:
 
     @property
     def seats(self) -> str:
-        """Hash: seat id -> state (held by a reservation, or sold)."""
+        """Hash: seat id -> state, one field per seat of the sale's venue (written by ticketing.seat).
+
+        Seat ids are `r<row>-s<number>` (see `seat_id`). The value is `free`,
+        `held:<reservation_id>` or `sold:<reservation_id>`; only the reservation service's Lua
+        scripts move a seat free -> held -> sold (or back to free), and loading the inventory
+        again (HSETNX) never touches a seat that already has a state.
+        """
         return self._key("seats")
 
     def hold(self, reservation_id: str) -> str:
@@ -129,3 +135,9 @@ class RetryKeys:
 def processed_key(prefix: str, group: str) -> str:
     """Set of message ids a consumer group already applied (idempotent consumers)."""
     return f"{prefix}:processed:{{{group}}}"
+
+
+def seat_id(row: int, number: int) -> str:
+    """A seat's id, stable for the life of a venue: rows count from 1 across all sections, front
+    to back, and seats from 1 within their row, e.g. `r12-s7`."""
+    return f"r{row}-s{number}"
