@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds the local Kubernetes control plane used by the operator and chart
-# tests (etcd, kube-apiserver, helm) from source through the Go module proxy,
-# the way controller-runtime's envtest runs one, into
+# tests (etcd, kube-apiserver, kubectl, helm) from source through the Go module
+# proxy, the way controller-runtime's envtest runs one, into
 # "${TICKETING_CACHE:-$HOME/.cache/ticketing}/bin".
 #
 # Idempotent: each binary has a stamp holding its pinned version and the hash
 # of its recipe, so a second run builds nothing. See docs/control-plane.md.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 ETCD_VERSION=v3.6.16
 KUBERNETES_VERSION=v1.34.4
@@ -16,18 +17,9 @@ RECIPE=1
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 wrappers="$here/controlplane"
-cache="${TICKETING_CACHE:-$HOME/.cache/ticketing}"
+cache="$TICKETING_CACHE"
 bin="$cache/bin"
 build="$cache/build/controlplane"
-
-die() {
-  echo "controlplane.sh: $*" >&2
-  exit 1
-}
-
-log() {
-  echo "controlplane.sh: $*" >&2
-}
 
 # The stamp names everything that decides the binary's content: the pinned
 # version, the recipe revision, and the wrapper module's sources.
@@ -47,11 +39,14 @@ is_current() {
 
 etcd_stamp="$(stamp_for etcd "$ETCD_VERSION" "$wrappers/etcd")"
 apiserver_stamp="$(stamp_for kube-apiserver "$KUBERNETES_VERSION" "$wrappers/kube-apiserver")"
+kubectl_stamp="$(stamp_for kubectl "$KUBERNETES_VERSION" "$wrappers/kube-apiserver")"
 helm_stamp="$(stamp_for helm "$HELM_VERSION")"
 
-if is_current etcd "$etcd_stamp" && is_current kube-apiserver "$apiserver_stamp" &&
-  is_current helm "$helm_stamp"; then
-  log "etcd $ETCD_VERSION, kube-apiserver $KUBERNETES_VERSION and helm $HELM_VERSION are up to date in $bin."
+kubernetes_current() {
+  is_current kube-apiserver "$apiserver_stamp" && is_current kubectl "$kubectl_stamp"
+}
+
+if is_current etcd "$etcd_stamp" && kubernetes_current && is_current helm "$helm_stamp"; then
   exit 0
 fi
 
@@ -61,6 +56,10 @@ if [[ -z "$GO" && -x /usr/local/go/bin/go ]]; then
 fi
 [[ -n "$GO" && -x "$GO" ]] ||
   die "Go is missing: install Go 1.26 or newer and put it on PATH (or set GO=/path/to/go), then run this script again."
+go_minor="$("$GO" env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')"
+if [[ -n "$go_minor" ]] && ((go_minor < 26)) && [[ "$("$GO" env GOTOOLCHAIN)" == local ]]; then
+  die "$GO is $("$GO" env GOVERSION) but etcd $ETCD_VERSION needs Go 1.26 or newer: install it, or unset GOTOOLCHAIN=local so Go fetches it."
+fi
 
 mkdir -p "$bin" "$build"
 # Two test sessions may start at once; the second waits for the first's build.
@@ -95,7 +94,7 @@ install_binary() {
 
 build_etcd() {
   local started=$SECONDS
-  log "building etcd $ETCD_VERSION ..."
+  step "building etcd $ETCD_VERSION ..."
   prepare_wrapper etcd
   (
     cd "$build/etcd"
@@ -103,12 +102,12 @@ build_etcd() {
     "$GO" build -ldflags="-s -w" -o "$build/etcd/etcd.bin" .
   )
   install_binary etcd "$etcd_stamp" "$build/etcd/etcd.bin"
-  log "etcd built in $((SECONDS - started))s."
+  step "etcd built in $((SECONDS - started))s."
 }
 
 build_kube_apiserver() {
   local started=$SECONDS
-  log "building kube-apiserver $KUBERNETES_VERSION ..."
+  step "building kube-apiserver and kubectl $KUBERNETES_VERSION ..."
   prepare_wrapper kube-apiserver
   # k8s.io/kubernetes replaces its staging modules (k8s.io/api, k8s.io/apiserver,
   # ...) with ./staging/... paths, which are ignored outside its own build; each
@@ -124,7 +123,7 @@ build_kube_apiserver() {
     edits+=("-replace=$module=$module@$staging_version")
   done < <(awk '$2 == "=>" && $3 ~ /^\.\/staging\// { print $1 }' "$gomod")
   ((${#edits[@]} > 0)) || die "found no staging replace directives in $gomod; the k8s.io/kubernetes layout changed."
-  log "replacing ${#edits[@]} staging modules with $staging_version."
+  step "replacing ${#edits[@]} staging modules with $staging_version."
 
   local major minor
   major="${KUBERNETES_VERSION#v}"
@@ -146,14 +145,19 @@ build_kube_apiserver() {
     "$GO" mod edit "${edits[@]}"
     "$GO" mod tidy
     "$GO" build -ldflags="$ldflags" -o "$build/kube-apiserver/kube-apiserver.bin" .
+    # kubectl from the same module graph, so its version matches the server's;
+    # -mod=mod records the go.sum lines its extra packages need.
+    "$GO" build -mod=mod -ldflags="$ldflags" -o "$build/kube-apiserver/kubectl.bin" \
+      k8s.io/kubernetes/cmd/kubectl
   )
   install_binary kube-apiserver "$apiserver_stamp" "$build/kube-apiserver/kube-apiserver.bin"
-  log "kube-apiserver built in $((SECONDS - started))s."
+  install_binary kubectl "$kubectl_stamp" "$build/kube-apiserver/kubectl.bin"
+  step "kube-apiserver and kubectl built in $((SECONDS - started))s."
 }
 
 build_helm() {
   local started=$SECONDS
-  log "building helm $HELM_VERSION ..."
+  step "building helm $HELM_VERSION ..."
   local gobin="$build/helm-bin"
   rm -rf "$gobin"
   # Helm's Makefile stamps its own version and the Kubernetes version it
@@ -167,14 +171,15 @@ build_helm() {
   ldflags+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=34"
   GOBIN="$gobin" "$GO" install -ldflags="$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   install_binary helm "$helm_stamp" "$gobin/helm"
-  log "helm built in $((SECONDS - started))s."
+  step "helm built in $((SECONDS - started))s."
 }
 
 is_current etcd "$etcd_stamp" || build_etcd
-is_current kube-apiserver "$apiserver_stamp" || build_kube_apiserver
+kubernetes_current || build_kube_apiserver
 is_current helm "$helm_stamp" || build_helm
 
 "$bin/etcd" --version | head -n1 >&2
 "$bin/kube-apiserver" --version >&2
+"$bin/kubectl" version --client | head -n1 >&2
 "$bin/helm" version --short >&2
-log "control plane binaries are in $bin."
+step "etcd, kube-apiserver, kubectl and helm are in $bin"
