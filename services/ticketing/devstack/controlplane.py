@@ -24,7 +24,7 @@ CERT_DAYS = 30
 
 
 def find_binary(name: str) -> Path:
-    """An installed control-plane binary (etcd, kube-apiserver, helm), or a MissingPrerequisite."""
+    """An installed control-plane binary (etcd, kube-apiserver, helm), else MissingPrerequisite."""
     path = bin_dir() / name
     if not os.access(path, os.X_OK):
         raise MissingPrerequisite(f"{name} is not installed in {bin_dir()}: {INSTALL_HINT}")
@@ -32,13 +32,13 @@ def find_binary(name: str) -> Path:
 
 
 def find_kubectl() -> Path:
-    """kubectl from the cache (if ever built there) or the machine's PATH."""
+    """kubectl built with the API server (same version), else the machine's PATH."""
     cached = bin_dir() / "kubectl"
     if os.access(cached, os.X_OK):
         return cached
     found = shutil.which("kubectl")
     if found is None:
-        raise MissingPrerequisite("kubectl is not installed: put a kubectl 1.33 or newer on PATH")
+        raise MissingPrerequisite(f"kubectl is not installed in {bin_dir()}: {INSTALL_HINT}")
     return Path(found)
 
 
