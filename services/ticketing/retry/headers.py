@@ -82,19 +82,22 @@ class RetryState:
 
 def encode(own: Headers, state: RetryState) -> Headers:
     """The message's own headers followed by the ladder's."""
-    last = state.last
     ladder: Headers = [
         (ORIGINAL_TOPIC, state.original_topic.encode()),
         (ORIGINAL_PARTITION, str(state.original_partition).encode()),
         (ORIGINAL_OFFSET, str(state.original_offset).encode()),
         (ATTEMPT, str(state.attempt).encode()),
         (DUE_AT, str(state.due_at_ms).encode()),
-        (FIRST_FAILED_AT, str(state.history[0].failed_at_ms).encode()),
-        (GROUP, last.group.encode()),
-        (ERROR_CLASS, last.error_class.encode()),
-        (ERROR_MESSAGE, last.error_message.encode()),
         (HISTORY, orjson.dumps([vars(f) for f in state.history])),
     ]
+    if state.history:
+        last = state.last
+        ladder += [
+            (FIRST_FAILED_AT, str(state.history[0].failed_at_ms).encode()),
+            (GROUP, last.group.encode()),
+            (ERROR_CLASS, last.error_class.encode()),
+            (ERROR_MESSAGE, last.error_message.encode()),
+        ]
     if state.replay:
         ladder.append((REPLAY, b"1"))
     return [*own, *ladder]
@@ -121,7 +124,7 @@ def decode(headers: Sequence[tuple[str, bytes]]) -> tuple[Headers, RetryState | 
         )
     except (KeyError, ValueError, TypeError, orjson.JSONDecodeError):
         return own, None
-    return (own, state) if state.history else (own, None)
+    return own, state
 
 
 def as_replay(own: Headers, state: RetryState) -> Headers:
