@@ -9,6 +9,7 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 from ticketing.devstack.controlplane import ControlPlane
+from ticketing.devstack.ports import free_port
 
 pytestmark = pytest.mark.kube
 
@@ -99,6 +100,26 @@ def test_version_reports_the_stamped_release(kube_control_plane: ControlPlane) -
 
     assert version["gitVersion"] == "v1.34.4"
     assert (version["major"], version["minor"]) == ("1", "34")
+
+
+def test_kubectl_client_matches_the_server(kube_control_plane: ControlPlane) -> None:
+    versions = json.loads(kube_control_plane.kubectl("version", "--output=json"))
+
+    assert versions["clientVersion"]["gitVersion"] == versions["serverVersion"]["gitVersion"]
+
+
+def test_second_control_plane_runs_beside_the_first_and_stops(
+    kube_control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    second = ControlPlane(tmp_path, etcd_port=free_port(), apiserver_port=free_port())
+
+    with second:
+        assert second.version()["gitVersion"] == "v1.34.4"
+        assert second.kubeconfig != kube_control_plane.kubeconfig
+
+    assert not second.apiserver.running()
+    assert not second.etcd.running()
+    assert kube_control_plane.get("/readyz") == b"ok"
 
 
 def test_create_refuses_custom_object_that_violates_schema(
