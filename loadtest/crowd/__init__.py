@@ -1,0 +1,1 @@
+"""The crowd: simulated buyers and waiters that drive a sale over HTTP and WebSocket."""

@@ -1,0 +1,156 @@
+"""The platform's HTTP and WebSocket API as the crowd sees it: requests to make, answers to read.
+
+Free of I/O so the asyncio crowd (httpx, websockets) and Locust (gevent) share it: an API
+change touches this file alone (and loadtest/k6/lib/api.js, its k6 twin).
+"""
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote
+
+# A card number the payment service declines, as payment test modes do.
+DECLINED_CARD = "4000000000000002"
+ACCEPTED_CARD = "4242424242424242"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request; `step` names it in latency figures (join, hold, confirm, ...)."""
+
+    step: str
+    method: str
+    url: str
+    json: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class QueueState(StrEnum):
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+    SOLD_OUT = "sold_out"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a person stands in the waiting room."""
+
+    state: QueueState
+    position: int | None = None
+    admission_token: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceUrls:
+    user: str
+    queue: str
+    event: str
+    reservation: str
+    payment: str
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _ws(http_url: str) -> str:
+    return "ws" + http_url.removeprefix("http")
+
+
+@dataclass(frozen=True)
+class SaleApi:
+    urls: ServiceUrls
+    event_id: str
+
+    def sign_up(self, email: str, password: str) -> Call:
+        body = {"email": email, "password": password}
+        return Call("sign_up", "POST", f"{self.urls.user}/users", body)
+
+    def login(self, email: str, password: str) -> Call:
+        body = {"email": email, "password": password}
+        return Call("login", "POST", f"{self.urls.user}/auth/login", body)
+
+    def join(self, token: str) -> Call:
+        return Call(
+            "join", "POST", f"{self.urls.queue}/events/{self.event_id}/queue", None, _bearer(token)
+        )
+
+    def place(self, token: str) -> Call:
+        return Call(
+            "poll",
+            "GET",
+            f"{self.urls.queue}/events/{self.event_id}/queue/me",
+            None,
+            _bearer(token),
+        )
+
+    def leave(self, token: str) -> Call:
+        return Call(
+            "leave",
+            "DELETE",
+            f"{self.urls.queue}/events/{self.event_id}/queue/me",
+            None,
+            _bearer(token),
+        )
+
+    def waiting_socket(self, token: str) -> str:
+        return f"{_ws(self.urls.queue)}/events/{self.event_id}/queue/ws?token={quote(token)}"
+
+    def free_seats(self, token: str) -> Call:
+        url = f"{self.urls.event}/events/{self.event_id}/seats?state=free"
+        return Call("seats", "GET", url, None, _bearer(token))
+
+    def hold(self, token: str, admission_token: str, seat_ids: list[str]) -> Call:
+        headers = {**_bearer(token), "X-Admission-Token": admission_token}
+        url = f"{self.urls.reservation}/events/{self.event_id}/reservations"
+        return Call("hold", "POST", url, {"seat_ids": seat_ids}, headers)
+
+    def pay(self, token: str, reservation_id: str, *, declined: bool) -> Call:
+        headers = {**_bearer(token), "Idempotency-Key": f"pay-{reservation_id}"}
+        body = {
+            "reservation_id": reservation_id,
+            "card": DECLINED_CARD if declined else ACCEPTED_CARD,
+        }
+        return Call("pay", "POST", f"{self.urls.payment}/payments", body, headers)
+
+    def reservation(self, token: str, reservation_id: str) -> Call:
+        url = f"{self.urls.reservation}/reservations/{reservation_id}"
+        return Call("confirm", "GET", url, None, _bearer(token))
+
+
+def access_token(body: dict[str, Any]) -> str:
+    return str(body["access_token"])
+
+
+def place_from(body: dict[str, Any]) -> Place:
+    """A queue answer, from HTTP or a WebSocket message: {"state", "position", "admission_token"}."""
+    position = body.get("position")
+    token = body.get("admission_token")
+    return Place(
+        QueueState(body["state"]),
+        int(position) if position is not None else None,
+        str(token) if token else None,
+    )
+
+
+def place_from_message(text: str | bytes) -> Place:
+    return place_from(json.loads(text))
+
+
+def free_seat_ids(body: Any) -> list[str]:
+    """Seat ids from the seat list, which is a list of {"seat_id", "state"} or {"seats": [...]}."""
+    seats = body["seats"] if isinstance(body, dict) else body
+    return [str(seat["seat_id"]) for seat in seats if seat.get("state", "free") == "free"]
+
+
+def reservation_id(body: dict[str, Any]) -> str:
+    return str(body["id"])
+
+
+def reservation_status(body: dict[str, Any]) -> str:
+    return str(body["status"])
+
+
+TERMINAL_STATUSES = frozenset({"CONFIRMED", "FAILED", "EXPIRED", "CANCELLED"})

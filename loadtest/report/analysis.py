@@ -1,0 +1,95 @@
+"""Figures from a run record, and the verdict: which of the scenario's thresholds it broke."""
+
+import math
+from dataclasses import dataclass
+
+from loadtest.report.record import RunRecord
+from loadtest.scenarios import STEPS, Scenario
+
+# Fewer full seconds of backlog than this say nothing about the admission rate.
+MIN_BACKLOG_SECONDS = 3
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile, as k6 and Locust report them; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(math.ceil(share * len(ordered)) - 1, 0)]
+
+
+def admitted_per_second(record: RunRecord) -> list[int]:
+    """Admissions in each whole second of the run."""
+    seconds = max(math.ceil(record.duration_seconds), 1)
+    counts = [0] * seconds
+    for t in record.admissions:
+        counts[min(int(t), seconds - 1)] += 1
+    return counts
+
+
+def backlog_seconds(record: RunRecord) -> list[int]:
+    """Whole seconds in which people waited throughout, so the rate limit, not the crowd, bound.
+
+    Without queue samples: the seconds strictly between the first and the last admission.
+    """
+    if not record.admissions:
+        return []
+    first, last = int(min(record.admissions)), int(max(record.admissions))
+    if not record.queue:
+        return list(range(first + 1, last))
+    backlogged = []
+    for second in range(first, last + 1):
+        inside = [s.waiting for s in record.queue if second <= s.t <= second + 1]
+        if inside and min(inside) > 0:
+            backlogged.append(second)
+    return backlogged
+
+
+@dataclass(frozen=True)
+class AdmissionFigures:
+    steady_rate: float | None
+    backlog_seconds: int
+    peak_rate: int
+
+
+def admission_figures(record: RunRecord) -> AdmissionFigures:
+    counts = admitted_per_second(record)
+    seconds = backlog_seconds(record)
+    steady = sum(counts[s] for s in seconds) / len(seconds) if seconds else None
+    return AdmissionFigures(steady, len(seconds), max(counts, default=0))
+
+
+def error_rate(record: RunRecord) -> float:
+    return record.errors / record.requests if record.requests else 0.0
+
+
+def verdict(record: RunRecord, scenario: Scenario) -> list[str]:
+    """Every threshold the run broke, in words; empty when it passed."""
+    broken: list[str] = []
+    integrity = record.integrity
+    if integrity.oversold:
+        broken.append(f"{integrity.oversold} seat(s) oversold")
+    if integrity.lost_reservations:
+        broken.append(f"{integrity.lost_reservations} reservation(s) lost")
+    if integrity.confirmed_without_ticket:
+        broken.append(f"{integrity.confirmed_without_ticket} confirmation(s) without a ticket")
+    limit = scenario.thresholds.error_rate
+    if (rate := error_rate(record)) > limit:
+        broken.append(f"error rate {rate:.2%} above {limit:.2%}")
+    for step in STEPS:
+        bound = scenario.thresholds.latency_ms[step]
+        samples = record.latencies_ms.get(step, [])
+        for name, share, ceiling in (("p95", 0.95, bound.p95), ("p99", 0.99, bound.p99)):
+            value = percentile(samples, share)
+            if value is not None and value > ceiling:
+                broken.append(f"{step} {name} {value:.0f} ms above {ceiling:.0f} ms")
+    admission = admission_figures(record)
+    tolerance = scenario.thresholds.admission_rate_tolerance
+    if admission.steady_rate is not None and admission.backlog_seconds >= MIN_BACKLOG_SECONDS:
+        off = abs(admission.steady_rate - record.tps) / record.tps
+        if off > tolerance:
+            broken.append(
+                f"admitted {admission.steady_rate:.1f}/s against {record.tps:g}/s configured "
+                f"({off:.1%} off, tolerance {tolerance:.0%})"
+            )
+    return broken

@@ -1,0 +1,55 @@
+"""What one load run recorded, kept as `run.json` beside its report so a report can be rebuilt."""
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class QueueSample(BaseModel):
+    """The waiting room at one moment, `t` seconds after the crowd started."""
+
+    t: float
+    waiting: int
+    active: int
+
+
+class Integrity(BaseModel):
+    """What the databases say after the run: the figures a sale is judged on."""
+
+    tickets: int = 0
+    oversold: int = Field(default=0, description="seats sold more than once, or beyond the venue")
+    lost_reservations: int = Field(
+        default=0, description="reservations a buyer was given that never reached a final state"
+    )
+    confirmed_without_ticket: int = 0
+    expired_reservations: int = 0
+
+
+class KafkaFigures(BaseModel):
+    retries: int = 0
+    dead_letters: int = 0
+
+
+class RunRecord(BaseModel):
+    scenario: str
+    started_at: str
+    duration_seconds: float
+    tps: float
+    seats: int
+    arrived: int
+    outcomes: dict[str, int] = Field(default_factory=dict)
+    requests: int = 0
+    errors: int = 0
+    admissions: list[float] = Field(default_factory=list, description="seconds from start")
+    queue: list[QueueSample] = Field(default_factory=list)
+    latencies_ms: dict[str, list[float]] = Field(default_factory=dict)
+    integrity: Integrity = Field(default_factory=Integrity)
+    kafka: KafkaFigures = Field(default_factory=KafkaFigures)
+    notes: list[str] = Field(default_factory=list)
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> "RunRecord":
+        return cls.model_validate_json(path.read_text())

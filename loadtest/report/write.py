@@ -1,0 +1,114 @@
+"""Write a run's report: `report.md`, `run.json` and the PNG plots, in one results directory."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtest.report.analysis import admission_figures, error_rate, percentile, verdict
+from loadtest.report.plots import PLOTS
+from loadtest.report.record import RunRecord
+from loadtest.scenarios import STEPS, Scenario
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+
+
+@dataclass(frozen=True)
+class Report:
+    directory: Path
+    markdown: Path
+    broken: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.broken
+
+
+def write_report(record: RunRecord, scenario: Scenario, directory: Path) -> Report:
+    directory.mkdir(parents=True, exist_ok=True)
+    record.save(directory / "run.json")
+    for name, plot in PLOTS.items():
+        plot(record, directory / name)
+    broken = verdict(record, scenario)
+    markdown = directory / "report.md"
+    markdown.write_text(render_markdown(record, scenario, broken))
+    return Report(directory, markdown, broken)
+
+
+def summary_lines(record: RunRecord, broken: list[str]) -> list[str]:
+    """The few lines a person reads first; also what the demo prints at the end."""
+    integrity = record.integrity
+    admission = admission_figures(record)
+    rate = f"{admission.steady_rate:.1f}/s" if admission.steady_rate is not None else "n/a"
+    return [
+        f"**{'PASSED' if not broken else 'FAILED'}** {record.scenario}: "
+        f"{record.arrived} people, {record.seats} seats, {record.duration_seconds:.0f} s",
+        f"sold {integrity.tickets} of {record.seats} seats, oversold {integrity.oversold}, "
+        f"lost reservations {integrity.lost_reservations}",
+        f"admitted {len(record.admissions)} at {rate} steady (configured {record.tps:g}/s)",
+        f"error rate {error_rate(record):.2%} of {record.requests} requests",
+        *(f"broken: {reason}" for reason in broken),
+    ]
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def render_markdown(record: RunRecord, scenario: Scenario, broken: list[str]) -> str:
+    admission = admission_figures(record)
+    lines = [
+        f"# Load run: {record.scenario}",
+        "",
+        scenario.description,
+        "",
+        f"Started {record.started_at}; crowd ran {record.duration_seconds:.1f} s.",
+        "",
+        *(f"- {line}" for line in summary_lines(record, broken)),
+        "",
+        "## Outcomes",
+        "",
+        "| outcome | people |",
+        "|---|---:|",
+        *(f"| {name} | {count} |" for name, count in sorted(record.outcomes.items())),
+        "",
+        "## Integrity (checked in MySQL and Redis after the run)",
+        "",
+        "| figure | value |",
+        "|---|---:|",
+        *(f"| {name} | {value} |" for name, value in record.integrity.model_dump().items()),
+        "",
+        "## Admission",
+        "",
+        f"Configured {record.tps:g}/s; peak {admission.peak_rate}/s; "
+        + (
+            f"{admission.steady_rate:.1f}/s over {admission.backlog_seconds} s with a backlog."
+            if admission.steady_rate is not None
+            else "no second with a backlog to measure the rate over."
+        ),
+        "",
+        "## Latency per step (ms)",
+        "",
+        "| step | samples | p50 | p95 | p99 | p95 limit | p99 limit |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for step in STEPS:
+        samples = record.latencies_ms.get(step, [])
+        bound = scenario.thresholds.latency_ms[step]
+        lines.append(
+            f"| {step} | {len(samples)} | {_ms(percentile(samples, 0.5))} | "
+            f"{_ms(percentile(samples, 0.95))} | {_ms(percentile(samples, 0.99))} | "
+            f"{bound.p95:g} | {bound.p99:g} |"
+        )
+    lines += [
+        "",
+        "## Kafka",
+        "",
+        f"Retries {record.kafka.retries}, dead letters {record.kafka.dead_letters}.",
+        "",
+        "## Plots",
+        "",
+        *(f"![{name.removesuffix('.png')}]({name})" for name in PLOTS),
+        "",
+    ]
+    if record.notes:
+        lines += ["## Notes", "", *(f"- {note}" for note in record.notes), ""]
+    return "\n".join(lines)

@@ -1,0 +1,45 @@
+"""Recorded-looking runs for report tests: a sale that admitted at its configured rate."""
+
+from loadtest.report.record import Integrity, QueueSample, RunRecord
+from loadtest.scenarios import scenario
+
+
+def make_run(
+    *,
+    name: str = "smoke",
+    admitted_per_second: int | None = None,
+    oversold: int = 0,
+    lost: int = 0,
+    hold_ms: float = 40.0,
+    errors: int = 0,
+) -> RunRecord:
+    """A 20 s smoke-like run: a backlog from second 2 to 12, admissions at the given rate."""
+    sale = scenario(name)
+    rate = admitted_per_second if admitted_per_second is not None else int(sale.tps)
+    admissions = [2 + second + i / rate for second in range(10) for i in range(rate)]
+    queue = [
+        QueueSample(
+            t=t / 2, waiting=max(0, 250 - int(t / 2 * 20)) if 3 <= t <= 25 else 0, active=40
+        )
+        for t in range(41)
+    ]
+    return RunRecord(
+        scenario=name,
+        started_at="2026-12-01T12:00:00+00:00",
+        duration_seconds=20.0,
+        tps=sale.tps,
+        seats=sale.seats,
+        arrived=sale.users,
+        outcomes={"bought": 25, "abandoned": 30, "sold_out": 245},
+        requests=1000,
+        errors=errors,
+        admissions=admissions,
+        queue=queue,
+        latencies_ms={
+            "join": [5.0 + i % 20 for i in range(300)],
+            "admit": [1000.0 + 20 * i for i in range(300)],
+            "hold": [hold_ms] * 60,
+            "confirm": [300.0] * 25,
+        },
+        integrity=Integrity(tickets=50, oversold=oversold, lost_reservations=lost),
+    )

@@ -1,0 +1,62 @@
+"""The report generator on recorded runs: verdicts, Markdown and plots a person reads."""
+
+from pathlib import Path
+
+import pytest
+
+from loadtest.report.analysis import admission_figures, percentile
+from loadtest.report.record import RunRecord
+from loadtest.report.write import write_report
+from loadtest.scenarios import scenario
+from tests.loadtest.factories import make_run
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_clean_run_passes_and_writes_markdown_plots_and_record(tmp_path: Path) -> None:
+    report = write_report(make_run(), scenario("smoke"), tmp_path)
+
+    assert report.passed
+    text = report.markdown.read_text()
+    assert "**PASSED** smoke" in text
+    assert "sold 50 of 50 seats, oversold 0, lost reservations 0" in text
+    for plot in ("admissions.png", "queue.png", "latency.png"):
+        assert (tmp_path / plot).read_bytes().startswith(PNG_SIGNATURE)
+        assert f"({plot})" in text
+    assert (tmp_path / "run.json").exists()
+
+
+def test_admission_rate_is_measured_only_while_people_wait() -> None:
+    figures = admission_figures(make_run(admitted_per_second=50))
+
+    assert figures.steady_rate == pytest.approx(50)
+    assert figures.backlog_seconds >= 3
+
+
+@pytest.mark.parametrize(
+    ("run", "reason"),
+    [
+        pytest.param(make_run(oversold=1), "1 seat(s) oversold", id="oversold"),
+        pytest.param(make_run(lost=2), "2 reservation(s) lost", id="lost-reservation"),
+        pytest.param(make_run(hold_ms=2000), "hold p95 2000 ms above 500 ms", id="slow-hold"),
+        pytest.param(make_run(errors=50), "error rate 5.00% above 1.00%", id="errors"),
+        pytest.param(
+            make_run(admitted_per_second=30),
+            "admitted 30.0/s against 50/s configured (40.0% off, tolerance 10%)",
+            id="admits-too-slowly",
+        ),
+    ],
+)
+def test_run_fails_with_the_broken_threshold_named(
+    tmp_path: Path, run: RunRecord, reason: str
+) -> None:
+    report = write_report(run, scenario("smoke"), tmp_path)
+
+    assert not report.passed
+    assert reason in report.broken
+    assert f"broken: {reason}" in report.markdown.read_text()
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([float(v) for v in range(1, 101)], 0.95) == 95.0
+    assert percentile([], 0.5) is None
