@@ -1,0 +1,222 @@
+{{/* The chart's name, cut to a DNS label. */}}
+{{- define "ticketing.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's full name, the prefix of every object; the release name alone when it
+already contains the chart's name. */}}
+{{- define "ticketing.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The name of one component's objects: <fullname>-<component>. */}}
+{{- define "ticketing.componentName" -}}
+{{- printf "%s-%s" (include "ticketing.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels that never change over a release's life: the only ones selectors use. */}}
+{{- define "ticketing.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ticketing.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "ticketing.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "ticketing.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ticketing
+{{- end }}
+
+{{/* Selector labels of one component; called with (dict "root" $ "component" "user"). */}}
+{{- define "ticketing.componentSelectorLabels" -}}
+{{ include "ticketing.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "ticketing.componentLabels" -}}
+{{ include "ticketing.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* The one image, by digest when given, else by tag (the chart's appVersion by default). */}}
+{{- define "ticketing.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The chart's own Secret: generated credentials and connection URLs with passwords. */}}
+{{- define "ticketing.secretName" -}}
+{{- include "ticketing.fullname" . }}
+{{- end }}
+
+{{/* The Secret holding jwt-secret and admission-secret. */}}
+{{- define "ticketing.appSecretName" -}}
+{{- default (include "ticketing.secretName" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{- define "ticketing.serviceAccountName" -}}
+{{- include "ticketing.fullname" . }}
+{{- end }}
+
+{{- define "ticketing.operatorServiceAccountName" -}}
+{{- include "ticketing.componentName" (dict "root" . "component" "operator") }}
+{{- end }}
+
+{{/* Host names of the in-cluster backing servers. */}}
+{{- define "ticketing.redisHost" -}}
+{{- include "ticketing.componentName" (dict "root" . "component" "redis") }}
+{{- end }}
+{{- define "ticketing.mariadbHost" -}}
+{{- include "ticketing.componentName" (dict "root" . "component" "mariadb") }}
+{{- end }}
+{{- define "ticketing.kafkaHost" -}}
+{{- include "ticketing.componentName" (dict "root" . "component" "kafka") }}
+{{- end }}
+
+{{/* Stop the render with one sentence when a backing server is neither in the release nor
+pointed at; the schema cannot say "one of these two values" as clearly. */}}
+{{- define "ticketing.validate" -}}
+{{- if and (not .Values.redis.enabled) (not .Values.externalRedis.url) (not .Values.externalRedis.existingSecret) }}
+{{- fail "redis.enabled is false: set externalRedis.url or externalRedis.existingSecret to the Redis the services should use" }}
+{{- end }}
+{{- if and (not .Values.mariadb.enabled) (not .Values.externalDatabase.existingSecret) }}
+{{- fail "mariadb.enabled is false: set externalDatabase.existingSecret to a Secret holding the database URL" }}
+{{- end }}
+{{- if and (not .Values.kafka.enabled) (not .Values.externalKafka.bootstrap) }}
+{{- fail "kafka.enabled is false: set externalKafka.bootstrap to the brokers the services should use" }}
+{{- end }}
+{{- range .Values.ingress.paths }}
+{{- $target := get $.Values.components .component }}
+{{- if not (and $target $target.enabled $target.service) }}
+{{- fail (printf "ingress.paths: %s points at component %q, which is not an enabled component with a Service" .path .component) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The environment of one component: the shared settings, then only the connections to
+the backing servers it declares, then the extra variables. */}}
+{{- define "ticketing.env" -}}
+{{- $root := .root }}
+{{- $config := include "ticketing.fullname" $root }}
+- name: TICKETING_ENVIRONMENT
+  valueFrom: {configMapKeyRef: {name: {{ $config }}, key: environment}}
+- name: TICKETING_LOG_LEVEL
+  valueFrom: {configMapKeyRef: {name: {{ $config }}, key: log-level}}
+- name: TICKETING_HTTP_HOST
+  value: "0.0.0.0"
+- name: TICKETING_HTTP_PORT
+  value: {{ .values.port | quote }}
+- name: TICKETING_JWT_SECRET
+  valueFrom: {secretKeyRef: {name: {{ include "ticketing.appSecretName" $root }}, key: jwt-secret}}
+- name: TICKETING_ADMISSION_SECRET
+  valueFrom: {secretKeyRef: {name: {{ include "ticketing.appSecretName" $root }}, key: admission-secret}}
+{{- if has "redis" .values.backends }}
+- name: TICKETING_REDIS_URL
+{{- if $root.Values.redis.enabled }}
+  valueFrom: {configMapKeyRef: {name: {{ $config }}, key: redis-url}}
+{{- else if $root.Values.externalRedis.existingSecret }}
+  valueFrom: {secretKeyRef: {name: {{ $root.Values.externalRedis.existingSecret }}, key: {{ $root.Values.externalRedis.existingSecretKey }}}}
+{{- else }}
+  valueFrom: {configMapKeyRef: {name: {{ $config }}, key: redis-url}}
+{{- end }}
+{{- end }}
+{{- if has "database" .values.backends }}
+- name: TICKETING_DATABASE_URL
+{{- if $root.Values.mariadb.enabled }}
+  valueFrom: {secretKeyRef: {name: {{ include "ticketing.secretName" $root }}, key: database-url}}
+{{- else }}
+  valueFrom: {secretKeyRef: {name: {{ $root.Values.externalDatabase.existingSecret }}, key: {{ $root.Values.externalDatabase.existingSecretKey }}}}
+{{- end }}
+{{- end }}
+{{- if has "kafka" .values.backends }}
+- name: TICKETING_KAFKA_BOOTSTRAP
+  valueFrom: {configMapKeyRef: {name: {{ $config }}, key: kafka-bootstrap}}
+{{- end }}
+{{- with $root.Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- with .values.env }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The pod spec shared by every component's Deployment and the migration Job. */}}
+{{- define "ticketing.podSpec" -}}
+{{- $root := .root }}
+serviceAccountName: {{ .serviceAccountName }}
+automountServiceAccountToken: {{ .automountToken }}
+{{- with .restartPolicy }}
+restartPolicy: {{ . }}
+{{- end }}
+{{- with $root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml $root.Values.podSecurityContext | nindent 2 }}
+{{- with $root.Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $root.Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $root.Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+containers:
+  - name: {{ .containerName }}
+    image: {{ include "ticketing.image" $root }}
+    imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+    command: ["python", "-m", "ticketing", {{ .values.command | quote }}]
+    env:
+      {{- include "ticketing.env" . | nindent 6 }}
+    {{- if .values.port }}
+    ports:
+      - name: {{ ternary "http" "metrics" (default false .values.service) }}
+        containerPort: {{ .values.port }}
+        protocol: TCP
+    {{- end }}
+    {{- with .values.probes }}
+    {{- with .liveness }}
+    livenessProbe:
+      httpGet: {path: {{ . }}, port: {{ $.values.port }}}
+      initialDelaySeconds: 10
+      periodSeconds: 10
+      timeoutSeconds: 3
+      failureThreshold: 3
+    {{- end }}
+    {{- with .readiness }}
+    readinessProbe:
+      httpGet: {path: {{ . }}, port: {{ $.values.port }}}
+      periodSeconds: 5
+      timeoutSeconds: 3
+      failureThreshold: 2
+    {{- end }}
+    {{- end }}
+    resources:
+      {{- toYaml .values.resources | nindent 6 }}
+    securityContext:
+      {{- toYaml $root.Values.securityContext | nindent 6 }}
+    volumeMounts:
+      # The root filesystem is read-only; Python and its libraries may still want a /tmp.
+      - {name: tmp, mountPath: /tmp}
+volumes:
+  - name: tmp
+    emptyDir: {sizeLimit: 64Mi}
+{{- end }}
