@@ -1,0 +1,68 @@
+// The platform's API as k6 buyers call it: the twin of loadtest/crowd/client.py, keep them in step.
+import http from "k6/http";
+
+export const DECLINED_CARD = "4000000000000002";
+export const ACCEPTED_CARD = "4242424242424242";
+
+function bearer(token, extra) {
+  return { headers: Object.assign({ Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, extra || {}) };
+}
+
+function tagged(params, step) {
+  params.tags = { step: step };
+  return params;
+}
+
+export class SaleApi {
+  constructor(urls, eventId) {
+    this.urls = urls;
+    this.eventId = eventId;
+  }
+
+  signUp(email, password) {
+    const body = JSON.stringify({ email: email, password: password });
+    return http.post(`${this.urls.user}/users`, body, { headers: { "Content-Type": "application/json" }, tags: { step: "sign_up" } });
+  }
+
+  login(email, password) {
+    const body = JSON.stringify({ email: email, password: password });
+    const reply = http.post(`${this.urls.user}/auth/login`, body, { headers: { "Content-Type": "application/json" }, tags: { step: "login" } });
+    return reply.status === 200 ? reply.json("access_token") : null;
+  }
+
+  join(token) {
+    return http.post(`${this.urls.queue}/events/${this.eventId}/queue`, null, tagged(bearer(token), "join"));
+  }
+
+  place(token) {
+    return http.get(`${this.urls.queue}/events/${this.eventId}/queue/me`, tagged(bearer(token), "poll"));
+  }
+
+  waitingSocket(token) {
+    const base = this.urls.queue.replace(/^http/, "ws");
+    return `${base}/events/${this.eventId}/queue/ws?token=${encodeURIComponent(token)}`;
+  }
+
+  freeSeats(token) {
+    const reply = http.get(`${this.urls.event}/events/${this.eventId}/seats?state=free`, tagged(bearer(token), "seats"));
+    if (reply.status !== 200) return [];
+    const body = reply.json();
+    const seats = Array.isArray(body) ? body : body.seats;
+    return seats.filter((seat) => (seat.state || "free") === "free").map((seat) => String(seat.seat_id));
+  }
+
+  hold(token, admissionToken, seatIds) {
+    const params = tagged(bearer(token, { "X-Admission-Token": admissionToken }), "hold");
+    return http.post(`${this.urls.reservation}/events/${this.eventId}/reservations`, JSON.stringify({ seat_ids: seatIds }), params);
+  }
+
+  pay(token, reservationId, declined) {
+    const params = tagged(bearer(token, { "Idempotency-Key": `pay-${reservationId}` }), "pay");
+    const body = JSON.stringify({ reservation_id: reservationId, card: declined ? DECLINED_CARD : ACCEPTED_CARD });
+    return http.post(`${this.urls.payment}/payments`, body, params);
+  }
+
+  reservation(token, reservationId) {
+    return http.get(`${this.urls.reservation}/reservations/${reservationId}`, tagged(bearer(token), "confirm"));
+  }
+}
