@@ -17,7 +17,7 @@ from ticketing.common.db import server_url
 from ticketing.common.settings import CommonSettings
 from ticketing.devstack.stack import LocalStack, StackPorts
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.kube.fixtures"]
 
 
 @pytest.fixture(scope="session")
