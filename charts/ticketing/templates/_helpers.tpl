@@ -145,6 +145,20 @@ the backing servers it declares, then the extra variables. */}}
 - name: TICKETING_KAFKA_BOOTSTRAP
   valueFrom: {configMapKeyRef: {name: {{ $config }}, key: kafka-bootstrap}}
 {{- end }}
+{{- if eq .component "operator" }}
+{{- $events := include "ticketing.componentName" (dict "root" $root "component" "event") }}
+{{- $seats := include "ticketing.componentName" (dict "root" $root "component" "seat") }}
+- name: TICKETING_OPERATOR_EVENTS_URL
+  value: {{ printf "http://%s" $events | quote }}
+- name: TICKETING_OPERATOR_SEATS_URL
+  value: {{ printf "http://%s" $seats | quote }}
+- name: TICKETING_OPERATOR_RETRY_DEPLOYMENT
+  value: {{ include "ticketing.componentName" (dict "root" $root "component" "retry-worker") | quote }}
+- name: TICKETING_OPERATOR_NAMESPACES
+  value: {{ join "," (default (list $root.Release.Namespace) $root.Values.operator.watchNamespaces) | quote }}
+- name: TICKETING_OPERATOR_STANDALONE
+  value: {{ $root.Values.operator.standalone | quote }}
+{{- end }}
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}

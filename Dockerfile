@@ -1,0 +1,39 @@
+# One image for every service, the retry worker and the operator:
+#   docker run IMAGE <service>    runs `python -m ticketing <service>`.
+#
+# The base is pinned to an exact release, the interpreter the test suite runs on (3.11.7), so
+# the image runs what tests/charts replays; docs/deploy.md says how to add its digest.
+
+FROM python:3.11.7-slim-bookworm AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/ticketing \
+    WHEEL_DIR=/tmp/wheels
+WORKDIR /src
+RUN python -m venv "$VIRTUAL_ENV"
+# The dependencies first, from pyproject.toml alone: this layer is rebuilt only when they change.
+COPY pyproject.toml ./
+RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > requirements.txt \
+    && "$VIRTUAL_ENV/bin/pip" install -r requirements.txt
+# Then the code, as a wheel installed without touching the dependencies again.
+COPY README.md ./
+COPY services ./services
+COPY operator ./operator
+RUN "$VIRTUAL_ENV/bin/pip" wheel --no-deps --wheel-dir "$WHEEL_DIR" . \
+    && "$VIRTUAL_ENV/bin/pip" install --no-deps "$WHEEL_DIR"/ticketing-*.whl
+
+FROM python:3.11.7-slim-bookworm
+ENV VIRTUAL_ENV=/opt/ticketing \
+    PATH=/opt/ticketing/bin:/usr/local/bin:/usr/bin:/bin \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TICKETING_HTTP_HOST=0.0.0.0
+RUN groupadd --system --gid 10001 ticketing \
+    && useradd --system --uid 10001 --gid ticketing --no-create-home \
+       --home-dir /nonexistent --shell /usr/sbin/nologin ticketing
+COPY --from=builder /opt/ticketing /opt/ticketing
+# Numeric, so Kubernetes' runAsNonRoot can check it without reading /etc/passwd.
+USER 10001:10001
+EXPOSE 8000
+ENTRYPOINT ["python", "-m", "ticketing"]
+CMD ["--help"]
