@@ -1,0 +1,1 @@
+"""The payment service: charges reservations once each and announces the outcome."""

@@ -1,0 +1,165 @@
+"""What the payment service does: charge each reservation once and announce the outcome.
+
+The outcome is published from inside the consumer, before its offset is committed, instead of
+through an outbox: if the process dies after the payment row is written but before the send,
+the request is redelivered, finds the row, and publishes the stored outcome without charging
+again. The row is the record and the uncommitted offset is the reminder, so nothing is lost.
+"""
+
+import logging
+from datetime import datetime
+
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ticketing.common.envelope import Envelope
+from ticketing.common.errors import PermanentError
+from ticketing.common.sqltypes import utcnow
+from ticketing.common.topics import RESERVATION_PAID, RESERVATION_PAYMENT_FAILED, Topics
+from ticketing.payment.gateway import Charge, PaymentGateway
+from ticketing.payment.models import Payment, PaymentStatus
+
+log = logging.getLogger(__name__)
+
+
+class ReservationRequested(BaseModel):
+    reservation_id: str
+    event_id: str
+    user_id: str
+    seat_ids: list[str]
+    expires_at: datetime
+
+
+class RefundRequested(BaseModel):
+    reservation_id: str
+    reason: str = ""
+
+
+class PaymentNotFound(PermanentError):
+    """No payment exists for the reservation."""
+
+
+class PaymentService:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        gateway: PaymentGateway,
+        producer: AIOKafkaProducer,
+        topics: Topics,
+        seat_price_cents: int,
+    ) -> None:
+        self._engine = engine
+        self._gateway = gateway
+        self._producer = producer
+        self._topics = topics
+        self._seat_price_cents = seat_price_cents
+
+    async def pay(self, request: ReservationRequested) -> Payment:
+        """Charge the reservation (once, whatever the number of deliveries) and publish the outcome."""
+        payment = await self._find_or_open(request)
+        if payment.status is PaymentStatus.PENDING:
+            payment = await self._settle(payment, request)
+        await self._publish_outcome(payment)
+        return payment
+
+    async def refund(self, request: RefundRequested) -> Payment:
+        """Give the money back for a reservation that could not be sold; safe to repeat."""
+        async with AsyncSession(self._engine, expire_on_commit=False) as session, session.begin():
+            payment = await self._by_reservation(session, request.reservation_id, lock=True)
+            if payment is None:
+                raise PaymentNotFound(f"no payment for reservation {request.reservation_id}")
+            if payment.status is PaymentStatus.SUCCEEDED:
+                await self._gateway.refund(payment.reservation_id)
+                payment.status = PaymentStatus.REFUNDED
+                payment.failure_reason = request.reason[:255]
+                payment.updated_at = utcnow()
+                log.info("payment refunded", extra={"reservation_id": payment.reservation_id})
+        return payment
+
+    async def get(self, reservation_id: str) -> Payment:
+        async with AsyncSession(self._engine) as session:
+            payment = await self._by_reservation(session, reservation_id)
+        if payment is None:
+            raise PaymentNotFound(f"no payment for reservation {reservation_id}")
+        return payment
+
+    async def _find_or_open(self, request: ReservationRequested) -> Payment:
+        try:
+            async with AsyncSession(self._engine, expire_on_commit=False) as session:
+                async with session.begin():
+                    payment = await self._by_reservation(session, request.reservation_id)
+                    if payment is not None:
+                        return payment
+                    payment = Payment(
+                        reservation_id=request.reservation_id,
+                        event_id=request.event_id,
+                        user_id=request.user_id,
+                        amount_cents=len(request.seat_ids) * self._seat_price_cents,
+                        status=PaymentStatus.PENDING,
+                    )
+                    session.add(payment)
+                return payment
+        except IntegrityError:
+            # Another delivery of the same request opened it first: continue with that one.
+            async with AsyncSession(self._engine, expire_on_commit=False) as session:
+                existing = await self._by_reservation(session, request.reservation_id)
+            if existing is None:
+                raise
+            return existing
+
+    async def _settle(self, payment: Payment, request: ReservationRequested) -> Payment:
+        if utcnow() >= request.expires_at:
+            # The hold is gone: taking the money would only mean refunding it.
+            approved, reference, reason = False, "", "hold expired before payment"
+        else:
+            result = await self._gateway.charge(
+                Charge(payment.reservation_id, payment.user_id, payment.amount_cents)
+            )
+            approved, reference, reason = result.approved, result.reference, result.decline_reason
+        async with AsyncSession(self._engine, expire_on_commit=False) as session, session.begin():
+            locked = await self._by_reservation(session, payment.reservation_id, lock=True)
+            if locked is None:
+                raise PaymentNotFound(f"payment for {payment.reservation_id} disappeared")
+            if locked.status is PaymentStatus.PENDING:
+                locked.status = PaymentStatus.SUCCEEDED if approved else PaymentStatus.FAILED
+                locked.gateway_reference = reference
+                locked.failure_reason = reason
+                locked.updated_at = utcnow()
+        log.info("payment %s", locked.status.value, extra={"reservation_id": locked.reservation_id})
+        return locked
+
+    async def _publish_outcome(self, payment: Payment) -> None:
+        payload: dict[str, object] = {
+            "reservation_id": payment.reservation_id,
+            "payment_id": payment.id,
+        }
+        if payment.status is PaymentStatus.FAILED:
+            topic = RESERVATION_PAYMENT_FAILED
+            payload["reason"] = payment.failure_reason
+        else:
+            # SUCCEEDED, or REFUNDED after a later refund: the payment did happen.
+            topic = RESERVATION_PAID
+            payload["amount_cents"] = payment.amount_cents
+        envelope = Envelope.new(
+            topic,
+            key=payment.reservation_id,
+            # One id per outcome, so a re-publication is a duplicate to the reservation service.
+            message_id=f"{payment.reservation_id}:{topic}",
+            payload=payload,
+        )
+        await self._producer.send_and_wait(
+            self._topics.name(topic), envelope.to_bytes(), key=envelope.key.encode()
+        )
+
+    @staticmethod
+    async def _by_reservation(
+        session: AsyncSession, reservation_id: str, lock: bool = False
+    ) -> Payment | None:
+        query = select(Payment).where(Payment.reservation_id == reservation_id)
+        if lock:
+            query = query.with_for_update()
+        return (await session.exec(query)).first()

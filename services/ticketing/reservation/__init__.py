@@ -1,0 +1,1 @@
+"""The reservation service: holds seats, records reservations, and confirms or releases them."""

@@ -1,0 +1,34 @@
+"""Request dependencies of the reservation service: the service object and the admitted user."""
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Header, HTTPException, Request, status
+
+from ticketing.common.auth_deps import CurrentUser
+from ticketing.common.settings import CommonSettings
+from ticketing.common.tokens import Admission, TokenRejected, verify_admission_token
+from ticketing.reservation.service import ReservationService
+
+
+def get_service(request: Request) -> ReservationService:
+    return cast(ReservationService, request.app.state.reservations)
+
+
+async def admitted_user(
+    request: Request,
+    event_id: str,
+    user: CurrentUser,
+    admission_token: Annotated[str | None, Header(alias="X-Admission-Token")] = None,
+) -> Admission:
+    """The caller, if the waiting room admitted them to this event's sale."""
+    if not admission_token:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing admission token")
+    settings: CommonSettings = request.app.state.settings
+    try:
+        return verify_admission_token(settings, admission_token, user.user_id, event_id)
+    except TokenRejected as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, exc.reason) from exc
+
+
+ServiceDep = Annotated[ReservationService, Depends(get_service)]
+AdmittedUser = Annotated[Admission, Depends(admitted_user)]

@@ -1,0 +1,67 @@
+"""HTTP routes: hold seats, read, and cancel a reservation."""
+
+from fastapi import APIRouter, HTTPException, status
+
+from ticketing.common.auth_deps import CurrentUser
+from ticketing.common.errors import DomainError, TemporaryError
+from ticketing.reservation.deps import AdmittedUser, ServiceDep
+from ticketing.reservation.holds import EventNotOnSale, SeatsTaken, UnknownSeats
+from ticketing.reservation.lifecycle import TransitionRefused
+from ticketing.reservation.models import Reservation, ReservationPublic, ReservationRequest
+from ticketing.reservation.service import ReservationNotFound
+
+router = APIRouter(tags=["reservations"])
+
+STATUS_OF: list[tuple[type[DomainError], int]] = [
+    (EventNotOnSale, status.HTTP_404_NOT_FOUND),
+    (ReservationNotFound, status.HTTP_404_NOT_FOUND),
+    (UnknownSeats, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (SeatsTaken, status.HTTP_409_CONFLICT),
+    (TransitionRefused, status.HTTP_409_CONFLICT),
+    (TemporaryError, status.HTTP_503_SERVICE_UNAVAILABLE),
+]
+
+
+def _http_error(error: DomainError) -> HTTPException:
+    code = next((code for kind, code in STATUS_OF if isinstance(error, kind)), 400)
+    return HTTPException(code, error.reason)
+
+
+def _public(reservation: Reservation) -> ReservationPublic:
+    return ReservationPublic.model_validate(reservation, from_attributes=True)
+
+
+@router.post(
+    "/events/{event_id}/reservations",
+    status_code=status.HTTP_201_CREATED,
+    summary="Hold 1-4 seats (all or none) for the admitted user",
+)
+async def reserve(
+    event_id: str, body: ReservationRequest, admission: AdmittedUser, service: ServiceDep
+) -> ReservationPublic:
+    try:
+        reservation = await service.reserve(admission.user_id, event_id, body.seat_ids)
+    except DomainError as exc:
+        raise _http_error(exc) from exc
+    return _public(reservation)
+
+
+@router.get("/reservations/{reservation_id}", summary="The caller's reservation")
+async def read_reservation(
+    reservation_id: str, user: CurrentUser, service: ServiceDep
+) -> ReservationPublic:
+    try:
+        return _public(await service.get(user.user_id, reservation_id))
+    except DomainError as exc:
+        raise _http_error(exc) from exc
+
+
+@router.post("/reservations/{reservation_id}/cancel", summary="Cancel a pending reservation")
+@router.delete("/reservations/{reservation_id}", summary="Cancel a pending reservation")
+async def cancel_reservation(
+    reservation_id: str, user: CurrentUser, service: ServiceDep
+) -> ReservationPublic:
+    try:
+        return _public(await service.cancel(user.user_id, reservation_id))
+    except DomainError as exc:
+        raise _http_error(exc) from exc

@@ -1,0 +1,186 @@
+"""What the reservation service does: hold seats and record the reservation, then move it
+through its life (paid, failed, expired, cancelled) with Redis following the database.
+
+Every status change runs under a row lock in MySQL first; Redis is updated after the commit and
+only in ways that are safe to repeat, so a crash between the two is repaired by the redelivery.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ticketing.common.errors import PermanentError, TemporaryError
+from ticketing.common.sale_config import read_sale_config
+from ticketing.common.sqltypes import utcnow
+from ticketing.reservation import messages
+from ticketing.reservation.holds import SeatHolds
+from ticketing.reservation.lifecycle import Effect, Step, Trigger, next_step
+from ticketing.reservation.models import Reservation, ReservationStatus, Ticket
+from ticketing.reservation.settings import ReservationSettings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class ReservationNotFound(PermanentError):
+    """No such reservation, or not the caller's (the two are not told apart)."""
+
+
+class ReservationService:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        redis: aioredis.Redis,
+        settings: ReservationSettings,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._redis = redis
+        self._settings = settings
+        self._holds = SeatHolds(redis, settings.redis_key_prefix)
+        self._clock = clock
+        # Set when an outbox row was committed, so the relay publishes it without waiting a poll.
+        self.outbox_written = asyncio.Event()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        async with AsyncSession(self._engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    async def reserve(self, user_id: str, event_id: str, seat_ids: list[str]) -> Reservation:
+        """Hold the seats (all or none) and record a PENDING reservation with its outbox row."""
+        ttl = await self._hold_ttl_seconds(event_id)
+        reservation = Reservation(
+            event_id=event_id,
+            user_id=user_id,
+            seat_ids=seat_ids,
+            status=ReservationStatus.PENDING,
+            expires_at=self._clock() + timedelta(seconds=ttl),
+        )
+        hold_ms = (ttl + self._settings.hold_key_grace_seconds) * 1000
+        await self._holds.hold(event_id, reservation.id, seat_ids, hold_ms)
+        try:
+            async with self._transaction() as session:
+                session.add(reservation)
+                session.add(messages.requested(reservation))
+        except SQLAlchemyError as exc:
+            await self._holds.release(event_id, reservation.id, seat_ids)
+            raise TemporaryError("could not record the reservation, try again") from exc
+        self.outbox_written.set()
+        log.info(
+            "seats held",
+            extra={"reservation_id": reservation.id, "event_id": event_id, "seats": seat_ids},
+        )
+        return reservation
+
+    async def get(self, user_id: str, reservation_id: str) -> Reservation:
+        try:
+            async with AsyncSession(self._engine) as session:
+                reservation = await session.get(Reservation, reservation_id)
+        except SQLAlchemyError as exc:
+            raise TemporaryError("reservations are unavailable, try again") from exc
+        if reservation is None or reservation.user_id != user_id:
+            raise ReservationNotFound("reservation not found")
+        return reservation
+
+    async def cancel(self, user_id: str, reservation_id: str) -> Reservation:
+        await self.get(user_id, reservation_id)
+        try:
+            return await self.apply(reservation_id, Trigger.CANCEL)
+        except SQLAlchemyError as exc:
+            raise TemporaryError("reservations are unavailable, try again") from exc
+
+    async def expire_due(self, limit: int = 100) -> int:
+        """Expire PENDING reservations whose hold ran out and put their seats back on sale."""
+        async with AsyncSession(self._engine) as session:
+            due = (
+                await session.exec(
+                    select(Reservation.id)
+                    .where(Reservation.status == ReservationStatus.PENDING)
+                    .where(col(Reservation.expires_at) <= self._clock())
+                    .limit(limit)
+                )
+            ).all()
+        for reservation_id in due:
+            await self.apply(reservation_id, Trigger.EXPIRE)
+        return len(due)
+
+    async def apply(self, reservation_id: str, trigger: Trigger) -> Reservation:
+        """Move the reservation by `trigger` and carry out the step's effects; safe to repeat."""
+        try:
+            reservation, step = await self._commit_step(reservation_id, trigger)
+        except IntegrityError:
+            if trigger is not Trigger.PAID:
+                raise
+            log.error(
+                "a seat of a paid reservation is already sold; refunding",
+                extra={"reservation_id": reservation_id},
+            )
+            reservation, step = await self._commit_step(reservation_id, Trigger.SEATS_GONE)
+        await self._carry_out(reservation, step)
+        return reservation
+
+    async def _commit_step(self, reservation_id: str, trigger: Trigger) -> tuple[Reservation, Step]:
+        async with self._transaction() as session:
+            reservation = await session.get(Reservation, reservation_id, with_for_update=True)
+            if reservation is None:
+                raise ReservationNotFound(f"reservation {reservation_id} not found")
+            now = self._clock()
+            step = next_step(
+                reservation.status, trigger, hold_expired=now >= reservation.expires_at
+            )
+            if step.status is not reservation.status:
+                log.info(
+                    "reservation %s -> %s",
+                    reservation.status.value,
+                    step.status.value,
+                    extra={"reservation_id": reservation_id, "trigger": trigger.value},
+                )
+                reservation.status = step.status
+                reservation.updated_at = now
+            if Effect.ISSUE_TICKETS in step.effects:
+                session.add_all(
+                    Ticket(
+                        event_id=reservation.event_id,
+                        seat_id=seat_id,
+                        reservation_id=reservation.id,
+                        user_id=reservation.user_id,
+                    )
+                    for seat_id in reservation.seat_ids
+                )
+                await session.flush()
+            if Effect.REFUND in step.effects and not reservation.refund_requested:
+                reservation.refund_requested = True
+                session.add(messages.refund_requested(reservation, f"reservation {step.status}"))
+        if Effect.REFUND in step.effects:
+            self.outbox_written.set()
+        return reservation, step
+
+    async def _carry_out(self, reservation: Reservation, step: Step) -> None:
+        args = (reservation.event_id, reservation.id, reservation.seat_ids)
+        if Effect.SELL in step.effects:
+            surprises = await self._holds.sell(*args)
+            if surprises:
+                log.error(
+                    "sold seats the reservation did not hold in Redis",
+                    extra={"reservation_id": reservation.id, "seats": surprises},
+                )
+        if Effect.RELEASE in step.effects:
+            await self._holds.release(*args)
+
+    async def _hold_ttl_seconds(self, event_id: str) -> int:
+        try:
+            config = await read_sale_config(self._redis, self._settings.redis_key_prefix, event_id)
+        except RedisError as exc:
+            raise TemporaryError("seat inventory is unavailable, try again") from exc
+        return config.hold_ttl_seconds if config else self._settings.default_hold_ttl_seconds

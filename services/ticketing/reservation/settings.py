@@ -1,0 +1,23 @@
+"""The reservation service's settings: the common ones plus hold and background-task timings."""
+
+from functools import lru_cache
+
+from pydantic import Field
+
+from ticketing.common.settings import CommonSettings
+
+
+class ReservationSettings(CommonSettings):
+    # Used only when the operator has not written the sale's runtime configuration.
+    default_hold_ttl_seconds: int = Field(default=300, gt=0)
+    # The hold key outlives the reservation's expiry by this much, so the sweeper, not Redis,
+    # decides when seats go back on sale (the database's status is the authority).
+    hold_key_grace_seconds: int = Field(default=60, ge=0)
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    sweep_interval_seconds: float = Field(default=1.0, gt=0)
+    consumer_group: str = "reservation"
+
+
+@lru_cache
+def get_settings() -> ReservationSettings:
+    return ReservationSettings()

@@ -1,0 +1,21 @@
+"""The expiry sweeper: puts the seats of reservations whose hold ran out back on sale."""
+
+import asyncio
+import logging
+
+from ticketing.reservation.service import ReservationService
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+
+
+async def sweep_forever(service: ReservationService, interval_seconds: float) -> None:
+    while True:
+        try:
+            # A full batch means more may be due: sweep again without waiting.
+            while await service.expire_due(BATCH) == BATCH:
+                pass
+        except Exception:
+            log.exception("expiry sweep failed; retrying")
+        await asyncio.sleep(interval_seconds)
