@@ -1,0 +1,192 @@
+"""The crowd as asyncio buyers: each arrives on the scenario's ramp and tries to buy seats.
+
+A buyer signs in, joins the waiting room, waits (WebSocket or polling), and once admitted
+follows its plan: walk away, pay after the hold expired, pay with a declined card, or buy.
+Everything it sees goes to the Recorder; every wait is bounded by the scenario's time limit.
+"""
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from ticketing.common.settings import CommonSettings
+
+from loadtest.crowd.behaviour import Plan, pick_plan
+from loadtest.crowd.client import (
+    TERMINAL_STATUSES,
+    Call,
+    Place,
+    QueueState,
+    SaleApi,
+    access_token,
+    free_seat_ids,
+    place_from,
+    reservation_id,
+    reservation_status,
+)
+from loadtest.crowd.identity import PASSWORD, Person, minted_token
+from loadtest.crowd.recorder import Recorder, SeenReservation
+from loadtest.crowd.waiters import wait_on_socket
+from loadtest.scenarios import Scenario
+
+POLL_SECONDS = 1.0
+CONFIRM_POLL_SECONDS = 0.2
+HOLD_ATTEMPTS = 3
+
+
+class Refused(Exception):
+    """The platform answered a step with an error status; the buyer gives up."""
+
+
+@dataclass
+class Buyer:
+    api: SaleApi
+    http: httpx.AsyncClient
+    scenario: Scenario
+    settings: CommonSettings
+    recorder: Recorder
+    person: Person
+    rng: random.Random
+    deadline: float
+
+    async def call(self, call: Call, expected: tuple[int, ...] = (200, 201)) -> Any:
+        started = time.monotonic()
+        try:
+            reply = await self.http.request(
+                call.method, call.url, json=call.json, headers=call.headers
+            )
+        except httpx.HTTPError as exc:
+            self.recorder.answer(False)
+            raise Refused(f"{call.step}: {type(exc).__name__}") from exc
+        ok = reply.status_code in expected
+        # A refusal the sale expects (a seat taken, a hold expired) is an answer, not an error.
+        self.recorder.answer(ok or reply.status_code in (409, 410))
+        if call.step in ("join", "hold"):
+            self.recorder.latency(call.step, started)
+        if not ok:
+            raise Refused(f"{call.step}: HTTP {reply.status_code}")
+        return reply.json() if reply.content else None
+
+    async def sign_in(self) -> str:
+        if self.scenario.login == "minted":
+            return minted_token(self.settings, self.person)
+        await self.call(self.api.sign_up(self.person.email, PASSWORD), (201, 409))
+        return access_token(await self.call(self.api.login(self.person.email, PASSWORD)))
+
+    async def wait_in_line(self, token: str) -> Place | None:
+        joined = place_from(await self.call(self.api.join(token)))
+        if joined.state != QueueState.WAITING:
+            return joined
+        if self.rng.random() < self.scenario.websocket_share:
+            return await wait_on_socket(
+                self.api.waiting_socket(token), self.recorder, self.deadline
+            )
+        while time.monotonic() < self.deadline:
+            await asyncio.sleep(POLL_SECONDS)
+            place = place_from(await self.call(self.api.place(token)))
+            if place.position is not None:
+                self.recorder.positions.append(place.position)
+            if place.state != QueueState.WAITING:
+                return place
+        return None
+
+    async def hold_seats(self, token: str, admission_token: str) -> str | None:
+        for _ in range(HOLD_ATTEMPTS):
+            free = free_seat_ids(await self.call(self.api.free_seats(token)))
+            if not free:
+                return None
+            seats = self.rng.sample(free, min(self.scenario.seats_per_buyer, len(free)))
+            try:
+                body = await self.call(self.api.hold(token, admission_token, seats))
+            except Refused as refused:
+                if "HTTP 409" in str(refused):
+                    continue
+                raise
+            held = reservation_id(body)
+            self.recorder.reservations[held] = SeenReservation(seats)
+            return held
+        return None
+
+    async def settle(self, token: str, held: str, plan: Plan) -> str:
+        if plan == Plan.PAY_TOO_LATE:
+            await asyncio.sleep(self.scenario.hold_ttl_seconds + 2)
+        started = time.monotonic()
+        await self.call(
+            self.api.pay(token, held, declined=plan == Plan.PAYMENT_FAILS),
+            (200, 201, 202, 402, 409, 410),
+        )
+        while time.monotonic() < self.deadline:
+            status = reservation_status(await self.call(self.api.reservation(token, held)))
+            self.recorder.reservations[held].status = status
+            if status in TERMINAL_STATUSES:
+                self.recorder.latency("confirm", started)
+                return status
+            await asyncio.sleep(CONFIRM_POLL_SECONDS)
+        return "PENDING"
+
+    async def run(self) -> str:
+        """The buyer's whole visit; returns its outcome."""
+        token = await self.sign_in()
+        joined_at = time.monotonic()
+        place = await self.wait_in_line(token)
+        if place is None:
+            return "gave_up_waiting"
+        if place.state != QueueState.ADMITTED or place.admission_token is None:
+            return place.state.value
+        self.recorder.latency("admit", joined_at)
+        self.recorder.admitted()
+        plan = pick_plan(self.scenario.behaviour, self.rng.random())
+        if plan == Plan.ABANDON:
+            return "abandoned"
+        held = await self.hold_seats(token, place.admission_token)
+        if held is None:
+            return "sold_out"
+        status = await self.settle(token, held, plan)
+        outcomes = {"CONFIRMED": "bought", "PENDING": "unconfirmed"}
+        return outcomes.get(status, f"{plan.value}:{status.lower()}")
+
+
+async def run_crowd(
+    api: SaleApi,
+    scenario: Scenario,
+    settings: CommonSettings,
+    recorder: Recorder,
+    run_id: str,
+    seed: int = 7,
+) -> None:
+    """Send the scenario's crowd; returns when every buyer finished or the time limit passed."""
+    rng = random.Random(seed)
+    deadline = time.monotonic() + scenario.time_limit_seconds
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0)) as http:
+
+        async def arrive(index: int, offset: float) -> None:
+            await asyncio.sleep(offset)
+            recorder.arrived += 1
+            buyer = Buyer(
+                api,
+                http,
+                scenario,
+                settings,
+                recorder,
+                Person(run_id, index),
+                random.Random(rng.random()),
+                deadline,
+            )
+            try:
+                recorder.outcome(await buyer.run())
+            except Refused as refused:
+                recorder.outcome(f"refused at {str(refused).split(':')[0]}")
+
+        tasks = [
+            asyncio.create_task(arrive(i, offset))
+            for i, offset in enumerate(scenario.arrival.offsets())
+        ]
+        _, unfinished = await asyncio.wait(tasks, timeout=scenario.time_limit_seconds + 5)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        recorder.outcomes["unfinished"] += len(unfinished)

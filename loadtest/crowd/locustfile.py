@@ -1,0 +1,184 @@
+"""Locust buyers for one scenario: `LOADTEST_SCENARIO=smoke locust -f loadtest/crowd/locustfile.py --headless`.
+
+Service URLs come from LOADTEST_USER_URL, LOADTEST_QUEUE_URL, LOADTEST_EVENT_URL,
+LOADTEST_RESERVATION_URL and LOADTEST_PAYMENT_URL (loopback only), default `--host`. Each
+Locust user is one person who arrives on the scenario's ramp, makes one visit, then idles.
+They wait by polling: the WebSocket crowd is loadtest/crowd/waiters.py. The run exits 1 when
+it breaks the scenario's error-rate or latency thresholds. Locust is imported only here, in
+its own process, so gevent's monkeypatching never reaches the test suite.
+"""
+
+import bisect
+import os
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+# Locust runs this file by path: make `loadtest` importable from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from locust import HttpUser, LoadTestShape, constant, events, task
+from locust.env import Environment
+from ticketing.common.settings import CommonSettings
+
+from loadtest.crowd.behaviour import Plan, pick_plan
+from loadtest.crowd.client import (
+    TERMINAL_STATUSES,
+    Call,
+    QueueState,
+    SaleApi,
+    ServiceUrls,
+    access_token,
+    free_seat_ids,
+    place_from,
+    reservation_id,
+    reservation_status,
+)
+from loadtest.crowd.identity import PASSWORD, Person, minted_token
+from loadtest.scenarios import STEPS, scenario
+
+SCENARIO = scenario(os.environ.get("LOADTEST_SCENARIO", "smoke"))
+# A shorter run than the scenario's own, for checks of the Locust wiring itself.
+SECONDS = float(
+    os.environ.get("LOADTEST_SECONDS", SCENARIO.arrival.seconds + SCENARIO.time_limit_seconds)
+)
+RUN_ID = uuid.uuid4().hex[:6]
+ARRIVALS = SCENARIO.arrival.offsets()
+PEAK_RATE = max(SCENARIO.arrival.start_rate, *(target for _, target in SCENARIO.arrival.stages))
+SETTINGS = CommonSettings()
+_people = iter(range(len(ARRIVALS)))
+
+
+def _urls(host: str) -> ServiceUrls:
+    def url(name: str) -> str:
+        value = os.environ.get(f"LOADTEST_{name.upper()}_URL", host)
+        if not value.startswith(("http://127.", "http://localhost")):
+            raise SystemExit(f"load is sent to loopback only; {name} URL is {value!r}")
+        return value.rstrip("/")
+
+    return ServiceUrls(
+        *(url(name) for name in ("user", "queue", "event", "reservation", "payment"))
+    )
+
+
+class Arrivals(LoadTestShape):
+    """As many users as people have arrived by now on the scenario's ramp."""
+
+    def tick(self) -> tuple[int, float] | None:
+        now = self.get_run_time()  # type: ignore[no-untyped-call]  # locust is untyped
+        if now > SECONDS:
+            return None
+        return bisect.bisect_right(ARRIVALS, now), max(PEAK_RATE, 1.0)
+
+
+class Buyer(HttpUser):
+    wait_time = constant(1)
+
+    def on_start(self) -> None:
+        self.api = SaleApi(_urls(self.host or ""), SCENARIO.event_id)
+        self.person = Person(RUN_ID, next(_people, -1))
+        self.rng = random.Random(self.person.index)
+        self.visited = False
+
+    def _call(self, call: Call, ok: tuple[int, ...] = (200, 201)) -> Any:
+        with self.client.request(
+            call.method,
+            call.url,
+            json=call.json,
+            headers=call.headers,
+            name=call.step,
+            catch_response=True,
+        ) as reply:
+            if reply.status_code in ok or reply.status_code in (409, 410):
+                reply.success()
+            else:
+                reply.failure(f"HTTP {reply.status_code}")
+            return reply.json() if reply.status_code in ok and reply.content else None
+
+    def _step(self, name: str, started: float) -> None:
+        elapsed = (time.monotonic() - started) * 1000
+        events.request.fire(  # type: ignore[no-untyped-call]  # locust is untyped
+            request_type="STEP",
+            name=name,
+            response_time=elapsed,
+            response_length=0,
+            exception=None,
+            context={},
+        )
+
+    def _sign_in(self) -> str | None:
+        if SCENARIO.login == "minted":
+            return minted_token(SETTINGS, self.person)
+        self._call(self.api.sign_up(self.person.email, PASSWORD), (201, 409))
+        body = self._call(self.api.login(self.person.email, PASSWORD))
+        return access_token(body) if body else None
+
+    @task
+    def visit(self) -> None:
+        if self.visited:
+            return
+        self.visited = True
+        deadline = time.monotonic() + SCENARIO.time_limit_seconds
+        token = self._sign_in()
+        joined = self._call(self.api.join(token)) if token else None
+        if token is None or joined is None:
+            return
+        started, place = time.monotonic(), place_from(joined)
+        while place.state == QueueState.WAITING and time.monotonic() < deadline:
+            time.sleep(1)
+            place = place_from(self._call(self.api.place(token)) or {"state": "waiting"})
+        if place.state != QueueState.ADMITTED or place.admission_token is None:
+            return
+        self._step("admit", started)
+        plan = pick_plan(SCENARIO.behaviour, self.rng.random())
+        free = free_seat_ids(self._call(self.api.free_seats(token)) or [])
+        if plan == Plan.ABANDON or not free:
+            return
+        seats = self.rng.sample(free, min(SCENARIO.seats_per_buyer, len(free)))
+        held_body = self._call(self.api.hold(token, place.admission_token, seats))
+        if held_body is None:
+            return
+        held = reservation_id(held_body)
+        if plan == Plan.PAY_TOO_LATE:
+            time.sleep(SCENARIO.hold_ttl_seconds + 2)
+        started = time.monotonic()
+        self._call(
+            self.api.pay(token, held, declined=plan == Plan.PAYMENT_FAILS), (200, 201, 202, 402)
+        )
+        while time.monotonic() < deadline:
+            body = self._call(self.api.reservation(token, held))
+            if body is not None and reservation_status(body) in TERMINAL_STATUSES:
+                self._step("confirm", started)
+                return
+            time.sleep(0.2)
+
+
+def broken_thresholds(environment: Environment) -> list[str]:
+    stats = environment.stats
+    broken = []
+    if stats.total.num_requests and stats.total.fail_ratio > SCENARIO.thresholds.error_rate:
+        broken.append(
+            f"error rate {stats.total.fail_ratio:.2%} above {SCENARIO.thresholds.error_rate:.2%}"
+        )
+    for step in STEPS:
+        entry = stats.entries.get((step, "STEP")) or stats.entries.get((step, "POST"))
+        if entry is None or not entry.num_requests:
+            continue
+        bound = SCENARIO.thresholds.latency_ms[step]
+        for share, ceiling in ((0.95, bound.p95), (0.99, bound.p99)):
+            value = entry.get_response_time_percentile(share)
+            if value > ceiling:
+                broken.append(f"{step} p{share * 100:g} {value:.0f} ms above {ceiling:g} ms")
+    return broken
+
+
+@events.quitting.add_listener  # type: ignore[untyped-decorator]  # locust is untyped
+def _judge(environment: Environment, **_: object) -> None:
+    broken = broken_thresholds(environment)
+    for reason in broken:
+        print(f"threshold broken: {reason}", file=sys.stderr)
+    if broken:
+        environment.process_exit_code = 1
