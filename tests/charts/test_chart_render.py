@@ -1,0 +1,244 @@
+"""The chart lints clean, renders under every documented values set, and renders what it promises."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.charts.chart import CHART, ROOT, VALUES_SETS, by_kind, chart_values, helm, render
+
+HTTP_SERVICES = ["event", "payment", "queue", "reservation", "seat", "user"]
+
+
+@pytest.mark.parametrize("values_set", list(VALUES_SETS))
+def test_helm_lint_is_clean_for_values_set(helm_binary: Path, values_set: str) -> None:
+    args = ["lint", "--strict", str(CHART)]
+    for path in VALUES_SETS[values_set]:
+        args += ["-f", str(path)]
+
+    result = helm(helm_binary, *args)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("values_set", list(VALUES_SETS))
+def test_template_renders_every_http_service_with_deployment_and_service(
+    helm_binary: Path, values_set: str
+) -> None:
+    manifests = render(helm_binary, VALUES_SETS[values_set])
+
+    deployments = by_kind(manifests, "Deployment")
+    services = by_kind(manifests, "Service")
+    for name in HTTP_SERVICES:
+        assert f"ticketing-{name}" in deployments
+        assert f"ticketing-{name}" in services
+    assert {"ticketing-retry-worker", "ticketing-operator"} <= set(deployments)
+    assert "ticketing-retry-worker" not in services
+
+
+def test_every_container_runs_locked_down(helm_binary: Path) -> None:
+    manifests = render(helm_binary, VALUES_SETS["in-cluster-everything"])
+
+    workloads = [
+        *by_kind(manifests, "Deployment").values(),
+        *by_kind(manifests, "StatefulSet").values(),
+        *by_kind(manifests, "Job").values(),
+    ]
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+            assert "resources" in container
+    for deployment in by_kind(manifests, "Deployment").values():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_http_services_are_probed_on_healthz_and_readyz(helm_binary: Path) -> None:
+    deployments = by_kind(render(helm_binary), "Deployment")
+
+    for name in HTTP_SERVICES:
+        container = deployments[f"ticketing-{name}"]["spec"]["template"]["spec"]["containers"][0]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 8000}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8000}
+        assert container["command"] == ["python", "-m", "ticketing", name]
+
+
+def test_replicas_are_left_to_the_operator_and_the_autoscalers(helm_binary: Path) -> None:
+    manifests = render(helm_binary, (), "components.payment.autoscaling.enabled=false")
+
+    deployments = by_kind(manifests, "Deployment")
+    autoscaled = set(by_kind(manifests, "HorizontalPodAutoscaler"))
+    assert "replicas" not in deployments["ticketing-retry-worker"]["spec"]
+    for name in autoscaled:
+        assert "replicas" not in deployments[name]["spec"]
+    assert deployments["ticketing-payment"]["spec"]["replicas"] == 1
+    assert autoscaled == {f"ticketing-{n}" for n in HTTP_SERVICES if n != "payment"}
+
+
+def test_components_get_only_the_connections_they_declare(helm_binary: Path) -> None:
+    deployments = by_kind(render(helm_binary), "Deployment")
+
+    def env_names(name: str) -> set[str]:
+        container = deployments[f"ticketing-{name}"]["spec"]["template"]["spec"]["containers"][0]
+        return {variable["name"] for variable in container["env"]}
+
+    assert "TICKETING_DATABASE_URL" not in env_names("queue")
+    assert "TICKETING_KAFKA_BOOTSTRAP" not in env_names("queue")
+    assert "TICKETING_REDIS_URL" in env_names("queue")
+    assert {"TICKETING_DATABASE_URL", "TICKETING_REDIS_URL", "TICKETING_KAFKA_BOOTSTRAP"} <= (
+        env_names("reservation")
+    )
+    assert "TICKETING_OPERATOR_RETRY_DEPLOYMENT" in env_names("operator")
+
+
+def test_generated_secret_is_kept_and_holds_no_value_from_values(helm_binary: Path) -> None:
+    manifests = render(helm_binary)
+
+    secret = by_kind(manifests, "Secret")["ticketing"]
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert {"jwt-secret", "admission-secret", "database-url"} <= set(secret["data"])
+    assert "secret" not in json.dumps(chart_values()["secrets"]).replace("existingSecret", "")
+
+
+def test_existing_secrets_replace_generated_ones(helm_binary: Path) -> None:
+    manifests = render(helm_binary, VALUES_SETS["external-backing"])
+
+    secret = by_kind(manifests, "Secret")["ticketing"]
+    assert not secret.get("data")
+    env = {
+        v["name"]: v.get("valueFrom", {})
+        for v in by_kind(manifests, "Deployment")["ticketing-reservation"]["spec"]["template"][
+            "spec"
+        ]["containers"][0]["env"]
+    }
+    assert env["TICKETING_JWT_SECRET"]["secretKeyRef"]["name"] == "ticketing-app"
+    assert env["TICKETING_DATABASE_URL"]["secretKeyRef"] == {
+        "name": "ticketing-backing",
+        "key": "database-url",
+    }
+    assert not by_kind(manifests, "StatefulSet")
+
+
+def test_network_policies_admit_only_declared_clients_to_backing_servers(
+    helm_binary: Path,
+) -> None:
+    policies = by_kind(render(helm_binary, (), "networkPolicy.enabled=true"), "NetworkPolicy")
+
+    def clients(server: str) -> set[str]:
+        rule = policies[f"ticketing-{server}"]["spec"]["ingress"][0]["from"][0]["podSelector"]
+        return set(rule["matchExpressions"][0]["values"])
+
+    assert clients("mariadb") == {"user", "event", "seat", "reservation", "payment", "operator",
+                                  "migrate"}  # fmt: skip
+    assert clients("kafka") == {"reservation", "payment", "retry-worker", "retry-consumer"}
+    assert "queue" in clients("redis") and "user" not in clients("redis")
+
+
+def test_ingress_routes_the_web_page_and_apis_to_services(helm_binary: Path) -> None:
+    ingress = by_kind(render(helm_binary, (), "ingress.enabled=true"), "Ingress")["ticketing"]
+
+    paths = {
+        p["path"]: p["backend"]["service"]["name"]
+        for p in ingress["spec"]["rules"][0]["http"]["paths"]
+    }
+    assert paths["/"] == "ticketing-queue"
+    assert paths["/users"] == "ticketing-user"
+
+
+def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Path) -> None:
+    configmap = by_kind(render(helm_binary), "ConfigMap")["ticketing-dashboards"]
+
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(configmap["data"]["ticketing-sale.json"])
+    expressions = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in [
+        "ticketing_queue_waiting",
+        "ticketing_queue_admitted_total",
+        "ticketing_queue_active_sessions",
+        "ticketing_seats",
+        "ticketing_reservation_hold_to_confirmed_seconds",
+        "ticketing_retry_backlog",
+        "ticketing_dead_lettered_total",
+    ]:
+        assert metric in expressions
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("environment=staging", "at '/environment': value must be one of 'local', 'production'"),
+        ("image.digest=latest", "at '/image/digest'"),
+        ("components.queue.backends[0]=memcached", "at '/components/queue/backends/0'"),
+        ("components.queue.autoscaling.maxReplicas=0", "maxReplicas"),
+        ("securityContext.allowPrivilegeEscalation=true", "allowPrivilegeEscalation"),
+        ("kafka.enabled=false", "set externalKafka.bootstrap"),
+        ("mariadb.enabled=false", "set externalDatabase.existingSecret"),
+        ("ingress.paths[0].path=/,ingress.paths[0].component=nobody", 'points at component "nobody"'),
+    ],
+    ids=["environment", "digest", "backend", "max-replicas", "privilege", "no-kafka",
+         "no-database", "ingress-target"],  # fmt: skip
+)
+def test_template_refuses_wrong_values_with_a_clear_message(
+    helm_binary: Path, assignment: str, message: str
+) -> None:
+    with pytest.raises(AssertionError) as refused:
+        render(helm_binary, (), assignment)
+
+    assert message in str(refused.value)
+
+
+def test_readme_documents_every_value() -> None:
+    readme = (CHART / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([^`]+)` \|", readme, flags=re.MULTILINE))
+
+    def leaves(node: object, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+        if isinstance(node, dict) and node:
+            # Components share one set of fields, documented once as components.<name>.*.
+            keys = ["<name>"] if path == ("components",) else list(node)
+            values = list(node.values())[:1] if path == ("components",) else list(node.values())
+            return [leaf for k, v in zip(keys, values, strict=True) for leaf in leaves(v, (*path, k))]
+        return [path]
+
+    undocumented = [
+        ".".join(leaf)
+        for leaf in leaves(chart_values(), ())
+        if not any(".".join(leaf[:i]) in documented for i in range(1, len(leaf) + 1))
+    ]
+    assert undocumented == []
+
+
+def test_chart_ships_the_operator_crd_unchanged() -> None:
+    assert (CHART / "crds" / "crd-ticketevent.yaml").read_bytes() == (
+        ROOT / "manifests" / "crd-ticketevent.yaml"
+    ).read_bytes(), "copy manifests/crd-ticketevent.yaml to charts/ticketing/crds/"
+
+
+def test_chart_ships_the_operator_rbac_rules_unchanged(helm_binary: Path) -> None:
+    source = ROOT / "manifests" / "rbac-operator.yaml"
+    assert source.exists(), "manifests/rbac-operator.yaml (the operator's RBAC) is missing"
+    assert (CHART / "files" / "rbac-operator.yaml").read_bytes() == source.read_bytes(), (
+        "copy manifests/rbac-operator.yaml to charts/ticketing/files/"
+    )
+    wanted = {
+        d["kind"]: d["rules"]
+        for d in yaml.safe_load_all(source.read_text())
+        if d and d["kind"] in ("ClusterRole", "Role")
+    }
+
+    manifests = render(helm_binary)
+
+    rendered = {m["kind"]: m["rules"] for m in manifests if m["kind"] in ("ClusterRole", "Role")}
+    assert rendered == wanted
+    for binding in [m for m in manifests if m["kind"].endswith("RoleBinding")]:
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "ticketing-operator", "namespace": "sale"}
+        ]
