@@ -1,7 +1,8 @@
 """The crowd as asyncio buyers: each arrives on the scenario's ramp and tries to buy seats.
 
 A buyer signs in, joins the waiting room, waits (WebSocket or polling), and once admitted
-follows its plan: walk away, pay after the hold expired, pay with a declined card, or buy.
+walks away or holds seats, then watches its reservation until payment (run by the platform
+over Kafka) confirms or fails it, or the hold expires.
 Everything it sees goes to the Recorder; every wait is bounded by the scenario's time limit.
 """
 
@@ -35,6 +36,7 @@ from loadtest.scenarios import Scenario
 POLL_SECONDS = 1.0
 CONFIRM_POLL_SECONDS = 0.2
 HOLD_ATTEMPTS = 3
+OUTCOME_OF_STATUS = {"CONFIRMED": "bought", "FAILED": "payment_failed", "PENDING": "unconfirmed"}
 
 
 class Refused(Exception):
@@ -110,14 +112,9 @@ class Buyer:
             return held
         return None
 
-    async def settle(self, token: str, held: str, plan: Plan) -> str:
-        if plan == Plan.PAY_TOO_LATE:
-            await asyncio.sleep(self.scenario.hold_ttl_seconds + 2)
+    async def settle(self, token: str, held: str) -> str:
+        """The reservation's final status as its buyer reads it, or PENDING at the deadline."""
         started = time.monotonic()
-        await self.call(
-            self.api.pay(token, held, declined=plan == Plan.PAYMENT_FAILS),
-            (200, 201, 202, 402, 409, 410),
-        )
         while time.monotonic() < self.deadline:
             status = reservation_status(await self.call(self.api.reservation(token, held)))
             self.recorder.reservations[held].status = status
@@ -144,9 +141,8 @@ class Buyer:
         held = await self.hold_seats(token, place.admission_token)
         if held is None:
             return "sold_out"
-        status = await self.settle(token, held, plan)
-        outcomes = {"CONFIRMED": "bought", "PENDING": "unconfirmed"}
-        return outcomes.get(status, f"{plan.value}:{status.lower()}")
+        status = await self.settle(token, held)
+        return OUTCOME_OF_STATUS.get(status, status.lower())
 
 
 async def run_crowd(

@@ -10,10 +10,6 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
-# A card number the payment service declines, as payment test modes do.
-DECLINED_CARD = "4000000000000002"
-ACCEPTED_CARD = "4242424242424242"
-
 
 @dataclass(frozen=True)
 class Call:
@@ -47,8 +43,8 @@ class ServiceUrls:
     user: str
     queue: str
     event: str
+    seat: str
     reservation: str
-    payment: str
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -99,25 +95,50 @@ class SaleApi:
         return f"{_ws(self.urls.queue)}/events/{self.event_id}/queue/ws?token={quote(token)}"
 
     def free_seats(self, token: str) -> Call:
-        url = f"{self.urls.event}/events/{self.event_id}/seats?state=free"
+        url = f"{self.urls.seat}/events/{self.event_id}/seats"
         return Call("seats", "GET", url, None, _bearer(token))
 
     def hold(self, token: str, admission_token: str, seat_ids: list[str]) -> Call:
+        """Hold seats; payment then runs by itself over Kafka, so no pay call exists."""
         headers = {**_bearer(token), "X-Admission-Token": admission_token}
         url = f"{self.urls.reservation}/events/{self.event_id}/reservations"
         return Call("hold", "POST", url, {"seat_ids": seat_ids}, headers)
 
-    def pay(self, token: str, reservation_id: str, *, declined: bool) -> Call:
-        headers = {**_bearer(token), "Idempotency-Key": f"pay-{reservation_id}"}
-        body = {
-            "reservation_id": reservation_id,
-            "card": DECLINED_CARD if declined else ACCEPTED_CARD,
-        }
-        return Call("pay", "POST", f"{self.urls.payment}/payments", body, headers)
-
     def reservation(self, token: str, reservation_id: str) -> Call:
         url = f"{self.urls.reservation}/reservations/{reservation_id}"
         return Call("confirm", "GET", url, None, _bearer(token))
+
+    def put_venue(self, admin_token: str, venue_id: str, rows: int, seats_per_row: int) -> Call:
+        body = {
+            "name": f"Load-test venue {venue_id}",
+            "sections": [
+                {
+                    "name": "floor",
+                    "rows": rows,
+                    "seats_per_row": seats_per_row,
+                    "price_tier": "standard",
+                }
+            ],
+            "price_tiers": [{"name": "standard", "price_cents": 5000}],
+        }
+        return Call(
+            "setup", "PUT", f"{self.urls.seat}/venues/{venue_id}", body, _bearer(admin_token)
+        )
+
+    def put_event(self, admin_token: str, venue_id: str, opens_at: str, closes_at: str) -> Call:
+        body = {
+            "title": f"Load test {self.event_id}",
+            "venue_id": venue_id,
+            "opens_at": opens_at,
+            "closes_at": closes_at,
+        }
+        return Call(
+            "setup", "PUT", f"{self.urls.event}/events/{self.event_id}", body, _bearer(admin_token)
+        )
+
+    def load_inventory(self, admin_token: str) -> Call:
+        url = f"{self.urls.seat}/events/{self.event_id}/inventory"
+        return Call("setup", "POST", url, None, _bearer(admin_token))
 
 
 def access_token(body: dict[str, Any]) -> str:
@@ -139,10 +160,9 @@ def place_from_message(text: str | bytes) -> Place:
     return place_from(json.loads(text))
 
 
-def free_seat_ids(body: Any) -> list[str]:
-    """Seat ids from the seat list, which is a list of {"seat_id", "state"} or {"seats": [...]}."""
-    seats = body["seats"] if isinstance(body, dict) else body
-    return [str(seat["seat_id"]) for seat in seats if seat.get("state", "free") == "free"]
+def free_seat_ids(body: dict[str, Any]) -> list[str]:
+    """The free seats' ids from the seat service's {"seats": [{"id", "state", ...}]}."""
+    return [str(seat["id"]) for seat in body["seats"] if seat["state"] == "free"]
 
 
 def reservation_id(body: dict[str, Any]) -> str:

@@ -1,7 +1,7 @@
 """Locust buyers for one scenario: `LOADTEST_SCENARIO=smoke locust -f loadtest/crowd/locustfile.py --headless`.
 
 Service URLs come from LOADTEST_USER_URL, LOADTEST_QUEUE_URL, LOADTEST_EVENT_URL,
-LOADTEST_RESERVATION_URL and LOADTEST_PAYMENT_URL (loopback only), default `--host`. Each
+LOADTEST_SEAT_URL and LOADTEST_RESERVATION_URL (loopback only), default `--host`. Each
 Locust user is one person who arrives on the scenario's ramp, makes one visit, then idles.
 They wait by polling: the WebSocket crowd is loadtest/crowd/waiters.py. The run exits 1 when
 it breaks the scenario's error-rate or latency thresholds. Locust is imported only here, in
@@ -59,9 +59,7 @@ def _urls(host: str) -> ServiceUrls:
             raise SystemExit(f"load is sent to loopback only; {name} URL is {value!r}")
         return value.rstrip("/")
 
-    return ServiceUrls(
-        *(url(name) for name in ("user", "queue", "event", "reservation", "payment"))
-    )
+    return ServiceUrls(*(url(name) for name in ("user", "queue", "event", "seat", "reservation")))
 
 
 class Arrivals(LoadTestShape):
@@ -133,21 +131,17 @@ class Buyer(HttpUser):
         if place.state != QueueState.ADMITTED or place.admission_token is None:
             return
         self._step("admit", started)
-        plan = pick_plan(SCENARIO.behaviour, self.rng.random())
-        free = free_seat_ids(self._call(self.api.free_seats(token)) or [])
-        if plan == Plan.ABANDON or not free:
+        if pick_plan(SCENARIO.behaviour, self.rng.random()) == Plan.ABANDON:
+            return
+        seats_body = self._call(self.api.free_seats(token))
+        free = free_seat_ids(seats_body) if seats_body else []
+        if not free:
             return
         seats = self.rng.sample(free, min(SCENARIO.seats_per_buyer, len(free)))
         held_body = self._call(self.api.hold(token, place.admission_token, seats))
         if held_body is None:
             return
-        held = reservation_id(held_body)
-        if plan == Plan.PAY_TOO_LATE:
-            time.sleep(SCENARIO.hold_ttl_seconds + 2)
-        started = time.monotonic()
-        self._call(
-            self.api.pay(token, held, declined=plan == Plan.PAYMENT_FAILS), (200, 201, 202, 402)
-        )
+        held, started = reservation_id(held_body), time.monotonic()
         while time.monotonic() < deadline:
             body = self._call(self.api.reservation(token, held))
             if body is not None and reservation_status(body) in TERMINAL_STATUSES:

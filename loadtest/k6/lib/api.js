@@ -1,9 +1,6 @@
 // The platform's API as k6 buyers call it: the twin of loadtest/crowd/client.py, keep them in step.
 import http from "k6/http";
 
-export const DECLINED_CARD = "4000000000000002";
-export const ACCEPTED_CARD = "4242424242424242";
-
 function bearer(token, extra) {
   return { headers: Object.assign({ Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, extra || {}) };
 }
@@ -44,22 +41,15 @@ export class SaleApi {
   }
 
   freeSeats(token) {
-    const reply = http.get(`${this.urls.event}/events/${this.eventId}/seats?state=free`, tagged(bearer(token), "seats"));
+    const reply = http.get(`${this.urls.seat}/events/${this.eventId}/seats`, tagged(bearer(token), "seats"));
     if (reply.status !== 200) return [];
-    const body = reply.json();
-    const seats = Array.isArray(body) ? body : body.seats;
-    return seats.filter((seat) => (seat.state || "free") === "free").map((seat) => String(seat.seat_id));
+    return reply.json("seats").filter((seat) => seat.state === "free").map((seat) => String(seat.id));
   }
 
+  // Payment then runs by itself over Kafka: there is no pay call.
   hold(token, admissionToken, seatIds) {
     const params = tagged(bearer(token, { "X-Admission-Token": admissionToken }), "hold");
     return http.post(`${this.urls.reservation}/events/${this.eventId}/reservations`, JSON.stringify({ seat_ids: seatIds }), params);
-  }
-
-  pay(token, reservationId, declined) {
-    const params = tagged(bearer(token, { "Idempotency-Key": `pay-${reservationId}` }), "pay");
-    const body = JSON.stringify({ reservation_id: reservationId, card: declined ? DECLINED_CARD : ACCEPTED_CARD });
-    return http.post(`${this.urls.payment}/payments`, body, params);
   }
 
   reservation(token, reservationId) {

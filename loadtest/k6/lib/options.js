@@ -47,15 +47,10 @@ export function totalUsers(scenario) {
   return Math.round(total);
 }
 
-// What an admitted buyer does, from one roll in [0, 1): the same cut points as loadtest/crowd.
+// What an admitted buyer does, from one roll in [0, 1): the same cut as loadtest/crowd/behaviour.py.
+// Payment runs by itself once seats are held; declines come from the payment service's gateway.
 export function pickBehaviour(behaviour, roll) {
-  let edge = behaviour.abandon_rate;
-  if (roll < edge) return "abandon";
-  edge += behaviour.pay_too_late_rate;
-  if (roll < edge) return "pay_too_late";
-  edge += behaviour.payment_failure_rate;
-  if (roll < edge) return "payment_fails";
-  return "buy";
+  return roll < behaviour.abandon_rate ? "abandon" : "buy";
 }
 
 export function waitsOnWebSocket(scenario, roll) {
