@@ -69,3 +69,8 @@ async def admit_until(
         await asyncio.sleep(0.02)
         value = await measure()
     return value
+
+
+async def is_active(queue: SaleQueue, user: str) -> int:
+    """1 while the user holds an admitted session, for `admit_until`."""
+    return int(await queue.client.zscore(queue.keys.active, user) is not None)
