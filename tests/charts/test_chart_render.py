@@ -182,10 +182,21 @@ def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Pa
         ("securityContext.allowPrivilegeEscalation=true", "allowPrivilegeEscalation"),
         ("kafka.enabled=false", "set externalKafka.bootstrap"),
         ("mariadb.enabled=false", "set externalDatabase.existingSecret"),
-        ("ingress.paths[0].path=/,ingress.paths[0].component=nobody", 'points at component "nobody"'),
+        (
+            "ingress.paths[0].path=/,ingress.paths[0].component=nobody",
+            'points at component "nobody"',
+        ),
     ],
-    ids=["environment", "digest", "backend", "max-replicas", "privilege", "no-kafka",
-         "no-database", "ingress-target"],  # fmt: skip
+    ids=[
+        "environment",
+        "digest",
+        "backend",
+        "max-replicas",
+        "privilege",
+        "no-kafka",
+        "no-database",
+        "ingress-target",
+    ],
 )
 def test_template_refuses_wrong_values_with_a_clear_message(
     helm_binary: Path, assignment: str, message: str
@@ -205,7 +216,9 @@ def test_readme_documents_every_value() -> None:
             # Components share one set of fields, documented once as components.<name>.*.
             keys = ["<name>"] if path == ("components",) else list(node)
             values = list(node.values())[:1] if path == ("components",) else list(node.values())
-            return [leaf for k, v in zip(keys, values, strict=True) for leaf in leaves(v, (*path, k))]
+            return [
+                leaf for k, v in zip(keys, values, strict=True) for leaf in leaves(v, (*path, k))
+            ]
         return [path]
 
     undocumented = [
