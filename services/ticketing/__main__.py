@@ -18,6 +18,8 @@ from ticketing.common.settings import CommonSettings
 
 APPS: dict[str, str] = {
     "user": "ticketing.user.app:create_app",
+    "event": "ticketing.event.app:create_app",
+    "seat": "ticketing.seat.app:create_app",
 }
 
 WORKERS: dict[str, str] = {}

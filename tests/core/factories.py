@@ -1,6 +1,7 @@
 """Small helpers that make test data through the public API or the shared token code."""
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from ticketing.common.settings import CommonSettings
@@ -34,3 +35,42 @@ async def sign_up_and_log_in(
     assert logged_in.status_code == 200, logged_in.text
     token: str = logged_in.json()["access_token"]
     return token
+
+
+def event_body(venue_id: str, **overrides: object) -> dict[str, object]:
+    """An event whose sale opens in a day and lasts two hours."""
+    opens = datetime.now(UTC) + timedelta(days=1)
+    return {
+        "title": "Spring Concert",
+        "venue_id": venue_id,
+        "opens_at": opens.isoformat(),
+        "closes_at": (opens + timedelta(hours=2)).isoformat(),
+        **overrides,
+    }
+
+
+def venue_body(rows: int = 4, seats_per_row: int = 5, **overrides: object) -> dict[str, object]:
+    """A venue of one section with a front half priced higher than the back."""
+    front = rows // 2
+    return {
+        "name": "Main Hall",
+        "price_tiers": [
+            {"name": "front", "price_cents": 9000},
+            {"name": "back", "price_cents": 5000},
+        ],
+        "sections": [
+            {
+                "name": "stalls",
+                "rows": front,
+                "seats_per_row": seats_per_row,
+                "price_tier": "front",
+            },
+            {
+                "name": "circle",
+                "rows": rows - front,
+                "seats_per_row": seats_per_row,
+                "price_tier": "back",
+            },
+        ],
+        **overrides,
+    }

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ticketing.common.errors import TemporaryError
 from ticketing.common.observability import observe_request, request_id_var
 from ticketing.common.settings import CommonSettings
 
@@ -57,10 +58,18 @@ def create_app(
     app.state.service = service
     app.state.readiness = {}
     app.add_middleware(RequestContextMiddleware, service=service)
+    app.add_exception_handler(TemporaryError, _temporarily_unavailable)
     app.include_router(_probes)
     for router in routers:
         app.include_router(router)
     return app
+
+
+async def _temporarily_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """A dependency is down: the client may retry; the reason names what, never how."""
+    reason = error.reason if isinstance(error, TemporaryError) else "temporarily unavailable"
+    log.warning("temporarily unavailable: %s", reason, exc_info=error)
+    return JSONResponse({"detail": reason}, status_code=503, headers={"Retry-After": "1"})
 
 
 _probes = APIRouter(tags=["probes"])

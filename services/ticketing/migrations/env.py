@@ -1,22 +1,15 @@
 """Alembic's environment: the SQLModel metadata of every service, migrated over the async driver."""
 
 import asyncio
-import importlib
 
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
 from ticketing.common.db import make_engine
 from ticketing.common.settings import CommonSettings
+from ticketing.migrations.metadata import all_tables
 
-# Every module that declares table models; add yours so autogenerate sees its tables.
-MODEL_MODULES = ("ticketing.user.models",)
-
-for module in MODEL_MODULES:
-    importlib.import_module(module)
-
-target_metadata = SQLModel.metadata
+target_metadata = all_tables()
 
 
 def _database_url() -> str:

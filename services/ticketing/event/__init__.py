@@ -1,0 +1,1 @@
+"""The event service: the catalogue of events, each with its venue and its sale window."""

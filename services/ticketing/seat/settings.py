@@ -1,0 +1,15 @@
+"""The seat service's settings: the common ones plus where the event service answers."""
+
+from functools import lru_cache
+
+from ticketing.common.settings import CommonSettings
+
+
+class SeatSettings(CommonSettings):
+    # TICKETING_EVENT_SERVICE_URL: asked which venue an event is in when its inventory is loaded.
+    event_service_url: str = "http://127.0.0.1:8002"
+
+
+@lru_cache
+def get_settings() -> SeatSettings:
+    return SeatSettings()
