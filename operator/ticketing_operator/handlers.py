@@ -162,8 +162,9 @@ async def keep_sale_current(
             patch.status[key] = value
     before = status.get("phase")
     if before != outcome.phase:
-        kopf.info(
+        kopf.event(
             body,
+            type="Normal",
             reason="PhaseChanged",
             message=f"{before or 'New'} -> {outcome.phase}",
         )
