@@ -80,7 +80,10 @@ class DeadLetters:
 
     async def select(self, selection: Selection) -> list[DeadLetter]:
         resolved = {_text(m) for m in await self._redis.smembers(self._resolved)}
-        letters = [_dead_letter(record, resolved) for record in await self._read_all()]
+        letters = [
+            _dead_letter(record, resolved)
+            for record in await read_topic(self._bootstrap, self.dead_letter_topic)
+        ]
         return [letter for letter in letters if selection.matches(letter)]
 
     async def replay(self, letters: Sequence[DeadLetter], producer: Any) -> int:
@@ -104,32 +107,33 @@ class DeadLetters:
             await self._redis.sadd(self._resolved, *(letter.position for letter in letters))
         return len(letters)
 
-    async def _read_all(self) -> list[Any]:
-        """Every record in the dead-letter topic up to its current end, without a consumer group."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None
-        )
-        await consumer.start()
-        try:
-            partitions = consumer.partitions_for_topic(self.dead_letter_topic) or set()
-            if not partitions:
-                await consumer.topics()  # refreshes metadata for topics created since start
-                partitions = consumer.partitions_for_topic(self.dead_letter_topic) or set()
-            assigned = [TopicPartition(self.dead_letter_topic, p) for p in sorted(partitions)]
-            if not assigned:
-                return []
-            consumer.assign(assigned)
-            await consumer.seek_to_beginning(*assigned)
-            ends = await consumer.end_offsets(assigned)
-            records: list[Any] = []
-            async with asyncio.timeout(60):
-                while [tp for tp in assigned if await consumer.position(tp) < ends[tp]]:
-                    batch = await consumer.getmany(*assigned, timeout_ms=500)
-                    # Records that arrived after we looked at the end wait for the next listing.
-                    records += [r for tp, rs in batch.items() for r in rs if r.offset < ends[tp]]
-            return sorted(records, key=lambda r: (r.partition, r.offset))
-        finally:
-            await consumer.stop()
+
+async def read_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every record in `topic` up to its current end, in partition and offset order.
+
+    Reads without a consumer group, so looking commits nothing and disturbs no consumer.
+    """
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        # Without a group, a subscription is assigned every partition once metadata arrived.
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not assigned:
+            return []
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
+        records: list[Any] = []
+        async with asyncio.timeout(60):
+            while [tp for tp in assigned if await consumer.position(tp) < ends[tp]]:
+                batch = await consumer.getmany(timeout_ms=500)
+                # Records that arrived after we looked at the end wait for the next reading.
+                records += [r for tp, rs in batch.items() for r in rs if r.offset < ends[tp]]
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        await consumer.stop()
 
 
 def _dead_letter(record: Any, resolved: set[str]) -> DeadLetter:
