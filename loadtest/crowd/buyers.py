@@ -128,17 +128,27 @@ class Buyer:
         """The buyer's whole visit; returns its outcome."""
         token = await self.sign_in()
         joined_at = time.monotonic()
-        place = await self.wait_in_line(token)
+        self.recorder.waiting += 1
+        try:
+            place = await self.wait_in_line(token)
+        finally:
+            self.recorder.waiting -= 1
         if place is None:
             return "gave_up_waiting"
         if place.state != QueueState.ADMITTED or place.admission_token is None:
             return place.state.value
         self.recorder.latency("admit", joined_at)
         self.recorder.admitted()
-        plan = pick_plan(self.scenario.behaviour, self.rng.random())
-        if plan == Plan.ABANDON:
+        self.recorder.active += 1
+        try:
+            return await self.shop(token, place.admission_token)
+        finally:
+            self.recorder.active -= 1
+
+    async def shop(self, token: str, admission_token: str) -> str:
+        if pick_plan(self.scenario.behaviour, self.rng.random()) == Plan.ABANDON:
             return "abandoned"
-        held = await self.hold_seats(token, place.admission_token)
+        held = await self.hold_seats(token, admission_token)
         if held is None:
             return "sold_out"
         status = await self.settle(token, held)

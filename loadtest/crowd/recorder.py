@@ -27,6 +27,9 @@ class Recorder:
     requests: int = 0
     errors: int = 0
     arrived: int = 0
+    # People in line and admitted people still shopping, as the crowd counts them.
+    waiting: int = 0
+    active: int = 0
 
     def now(self) -> float:
         """Seconds since the crowd started."""
@@ -43,6 +46,9 @@ class Recorder:
 
     def admitted(self) -> None:
         self.admissions.append(self.now())
+
+    def sample_queue(self) -> None:
+        self.queue.append(QueueSample(t=self.now(), waiting=self.waiting, active=self.active))
 
     def outcome(self, name: str) -> None:
         self.outcomes[name] += 1

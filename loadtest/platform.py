@@ -1,0 +1,149 @@
+"""The local platform a load run drives: Redis, MariaDB and Kafka from ticketing.devstack, and
+every registered service as a `python -m ticketing <service>` process on a free loopback port.
+
+Each run gets its own database, Redis key prefix and Kafka topic prefix, so runs never mix.
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+import urllib.request
+from contextlib import suppress
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from ticketing import __main__ as registry
+from ticketing.common.db import server_url
+from ticketing.devstack.ports import free_port
+from ticketing.devstack.process import ManagedProcess, ServerNotReady
+from ticketing.devstack.stack import LocalStack, StackPorts
+
+from loadtest.crowd.client import ServiceUrls
+from loadtest.scenarios import Scenario
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The HTTP services a sale goes through; the sale cannot run while one is not registered.
+SALE_APPS = ("user", "event", "seat", "queue", "reservation", "payment")
+READY_TIMEOUT_SECONDS = 90.0
+MIGRATE_TIMEOUT_SECONDS = 180.0
+
+
+class PlatformNotReady(RuntimeError):
+    """A service is missing from the registry, or did not start or answer in time."""
+
+
+def missing_services() -> list[str]:
+    """The sale's HTTP services that `python -m ticketing` does not know yet."""
+    return [name for name in SALE_APPS if name not in registry.APPS]
+
+
+@dataclass
+class Platform:
+    run_dir: Path
+    run_id: str
+    stack: LocalStack = field(init=False)
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.stack = LocalStack(self.run_dir / "servers", StackPorts.from_env())
+
+    @property
+    def key_prefix(self) -> str:
+        return f"lt{self.run_id}"
+
+    @property
+    def topic_prefix(self) -> str:
+        return f"lt{self.run_id}."
+
+    @property
+    def database_url(self) -> str:
+        return f"{self.stack.mariadb.url}/lt_{self.run_id}"
+
+    @property
+    def urls(self) -> ServiceUrls:
+        def url(name: str) -> str:
+            return f"http://127.0.0.1:{self.ports.get(name, 0)}"
+
+        return ServiceUrls(url("user"), url("queue"), url("event"), url("seat"), url("reservation"))
+
+    def service_env(self, scenario: Scenario) -> dict[str, str]:
+        return {
+            **self.stack.env(),
+            "TICKETING_DATABASE_URL": self.database_url,
+            "TICKETING_REDIS_KEY_PREFIX": self.key_prefix,
+            "TICKETING_KAFKA_TOPIC_PREFIX": self.topic_prefix,
+            "TICKETING_EVENT_SERVICE_URL": self.urls.event,
+            "TICKETING_GATEWAY_FAILURE_RATE": str(scenario.behaviour.payment_failure_rate),
+            "TICKETING_LOG_LEVEL": "WARNING",
+        }
+
+    def start_servers(self) -> None:
+        self.stack.start()
+
+    async def prepare_storage(self) -> None:
+        """The run's database; the services create their Kafka topics themselves."""
+        engine = create_async_engine(server_url(self.database_url))
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"CREATE DATABASE IF NOT EXISTS lt_{self.run_id}"))
+        finally:
+            await engine.dispose()
+
+    def migrate(self, scenario: Scenario) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "ticketing", "migrate"],
+            env={**os.environ, **self.service_env(scenario)},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=MIGRATE_TIMEOUT_SECONDS,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise PlatformNotReady(f"migrations failed:\n{result.stderr[-2000:]}")
+
+    def start_services(self, scenario: Scenario) -> None:
+        env = self.service_env(scenario)
+        for name in registry.APPS:
+            self.ports[name] = free_port()
+        env["TICKETING_EVENT_SERVICE_URL"] = self.urls.event
+        for name in [*registry.APPS, *registry.WORKERS]:
+            argv = [sys.executable, "-m", "ticketing", name]
+            if name in self.ports:
+                argv += ["--port", str(self.ports[name])]
+            process = ManagedProcess(
+                name, argv, self.run_dir / "logs" / f"{name}.log", env, REPO_ROOT
+            )
+            self.processes[name] = process
+            process.start()
+        for name, port in self.ports.items():
+            try:
+                self.processes[name].wait_ready(partial(_ready, port), READY_TIMEOUT_SECONDS)
+            except ServerNotReady as exc:
+                raise PlatformNotReady(f"{name} did not become ready: {exc}") from exc
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            with suppress(ProcessLookupError):
+                process.stop()
+        self.stack.stop()
+
+
+def _ready(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply:
+        return bool(reply.status == 200)
+
+
+async def start_platform(platform: Platform, scenario: Scenario) -> None:
+    """Servers, storage, schema and services, in that order; blocking steps run in threads."""
+    if missing := missing_services():
+        raise PlatformNotReady(f"not registered in ticketing/__main__.py yet: {', '.join(missing)}")
+    await asyncio.to_thread(platform.start_servers)
+    await platform.prepare_storage()
+    await asyncio.to_thread(platform.migrate, scenario)
+    await asyncio.to_thread(platform.start_services, scenario)

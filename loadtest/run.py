@@ -1,0 +1,189 @@
+"""One load run from start to report: bring the platform up, open the sale, send the crowd,
+let the platform settle, check integrity, write the report, take everything down."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import redis.asyncio as aioredis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from ticketing.common.sale_config import Phase, SaleConfig, write_sale_config
+from ticketing.common.settings import CommonSettings
+from ticketing.common.tokens import Principal, issue_access_token
+
+from loadtest.crowd.buyers import run_crowd
+from loadtest.crowd.client import Call, SaleApi
+from loadtest.crowd.recorder import Recorder
+from loadtest.integrity import check_integrity, kafka_figures
+from loadtest.platform import Platform, PlatformNotReady, start_platform
+from loadtest.report.record import RunRecord
+from loadtest.report.write import Report, write_report
+from loadtest.scenarios import Scenario
+
+SAMPLE_SECONDS = 0.5
+# After the crowd, the sweeper needs a few ticks to expire the last holds.
+SETTLE_GRACE_SECONDS = 15
+MAX_SEATS_PER_ROW = 50
+
+Progress = Callable[[str], None]
+
+NOTES = [
+    "The sale's runtime configuration was written with common.sale_config.write_sale_config "
+    "(the operator was not started for this run).",
+    "Payment runs by itself over Kafka once seats are held: declines come from the payment "
+    "service's simulated gateway at the scenario's payment_failure_rate; pay_too_late_rate "
+    "needs a per-charge delay in the gateway and is not exercised.",
+]
+
+
+def venue_shape(seats: int) -> tuple[int, int]:
+    """Rows and seats per row that give exactly `seats`."""
+    per_row = next(d for d in range(min(seats, MAX_SEATS_PER_ROW), 0, -1) if seats % d == 0)
+    return seats // per_row, per_row
+
+
+async def _admin(http: httpx.AsyncClient, call: Call) -> None:
+    reply = await http.request(call.method, call.url, json=call.json, headers=call.headers)
+    if reply.status_code >= 300:
+        raise PlatformNotReady(
+            f"{call.method} {call.url} answered {reply.status_code}: {reply.text[:300]}"
+        )
+
+
+async def open_sale(
+    platform: Platform, scenario: Scenario, settings: CommonSettings, http: httpx.AsyncClient
+) -> None:
+    """The venue, the event and its seats through the services; the sale's config into Redis."""
+    api = SaleApi(platform.urls, scenario.event_id)
+    admin = issue_access_token(settings, Principal("load-admin", "admin@load.test", ("admin",)))
+    now = datetime.now(UTC)
+    opens, closes = now - timedelta(minutes=1), now + timedelta(hours=1)
+    venue = f"lt-{platform.run_id}"
+    rows, per_row = venue_shape(scenario.seats)
+    await _admin(http, api.put_venue(admin, venue, rows, per_row))
+    await _admin(http, api.put_event(admin, venue, opens.isoformat(), closes.isoformat()))
+    await _admin(http, api.load_inventory(admin))
+    config = SaleConfig(
+        event_id=scenario.event_id,
+        tps=scenario.tps,
+        max_active=scenario.max_active,
+        session_ttl_seconds=scenario.session_ttl_seconds,
+        hold_ttl_seconds=scenario.hold_ttl_seconds,
+        opens_at=opens,
+        closes_at=closes,
+        pre_queue_minutes=0,
+        phase=Phase.ON_SALE,
+    )
+    redis = aioredis.Redis.from_url(platform.stack.redis.url)
+    try:
+        await write_sale_config(redis, platform.key_prefix, config)
+    finally:
+        await redis.aclose()
+
+
+async def _sample(recorder: Recorder, scenario: Scenario, progress: Progress) -> None:
+    last_line = 0.0
+    while True:
+        recorder.sample_queue()
+        if recorder.now() - last_line >= 2:
+            last_line = recorder.now()
+            progress(
+                f"{recorder.now():5.0f}s  arrived {recorder.arrived}/{scenario.users}  "
+                f"waiting {recorder.waiting}  admitted {len(recorder.admissions)}  "
+                f"bought {recorder.outcomes['bought']}  errors {recorder.errors}"
+            )
+        await asyncio.sleep(SAMPLE_SECONDS)
+
+
+async def _settle(platform: Platform, scenario: Scenario) -> None:
+    """Wait until no reservation of the sale is PENDING, or until the holds must have expired."""
+    engine = create_async_engine(platform.database_url)
+    deadline = time.monotonic() + scenario.hold_ttl_seconds + SETTLE_GRACE_SECONDS
+    try:
+        while time.monotonic() < deadline:
+            async with engine.connect() as conn:
+                pending = await conn.scalar(
+                    text(
+                        "SELECT COUNT(*) FROM reservations WHERE event_id = :e AND status = 'PENDING'"
+                    ),
+                    {"e": scenario.event_id},
+                )
+            if not pending:
+                return
+            await asyncio.sleep(1)
+    finally:
+        await engine.dispose()
+
+
+async def _judge(
+    platform: Platform, scenario: Scenario, recorder: Recorder, started_at: str, seconds: float
+) -> RunRecord:
+    engine = create_async_engine(platform.database_url)
+    redis = aioredis.Redis.from_url(platform.stack.redis.url)
+    try:
+        integrity = await check_integrity(
+            engine, redis, platform.key_prefix, scenario.event_id, scenario.seats,
+            recorder.reservations, settle_seconds=SETTLE_GRACE_SECONDS,
+        )  # fmt: skip
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+    return RunRecord(
+        scenario=scenario.name,
+        started_at=started_at,
+        duration_seconds=seconds,
+        tps=scenario.tps,
+        seats=scenario.seats,
+        arrived=recorder.arrived,
+        outcomes=dict(recorder.outcomes),
+        requests=recorder.requests,
+        errors=recorder.errors,
+        admissions=sorted(recorder.admissions),
+        queue=recorder.queue,
+        latencies_ms=recorder.latencies_ms,
+        integrity=integrity,
+        kafka=await kafka_figures(platform.stack.kafka.bootstrap, platform.topic_prefix),
+        notes=NOTES,
+    )
+
+
+async def run_scenario(
+    scenario: Scenario, results: Path, work_dir: Path, progress: Progress
+) -> Report:
+    """The whole run; the platform is stopped whatever happens."""
+    settings = CommonSettings()
+    platform = Platform(work_dir, uuid.uuid4().hex[:8])
+    try:
+        progress(f"starting Redis, MariaDB, Kafka and the services under {work_dir}")
+        await start_platform(platform, scenario)
+        progress(f"services ready: {', '.join(f'{n}:{p}' for n, p in platform.ports.items())}")
+        async with httpx.AsyncClient(timeout=30) as http:
+            await open_sale(platform, scenario, settings, http)
+        progress(
+            f"sale {scenario.event_id} open: {scenario.seats} seats, {scenario.users} people, {scenario.tps:g}/s"
+        )
+        recorder = Recorder()
+        started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        sampler = asyncio.create_task(_sample(recorder, scenario, progress))
+        try:
+            await run_crowd(
+                SaleApi(platform.urls, scenario.event_id),
+                scenario,
+                settings,
+                recorder,
+                platform.run_id,
+            )
+        finally:
+            sampler.cancel()
+        seconds = recorder.now()
+        progress("crowd done; waiting for the platform to settle")
+        await _settle(platform, scenario)
+        record = await _judge(platform, scenario, recorder, started_at, seconds)
+        return write_report(record, scenario, results)
+    finally:
+        await asyncio.to_thread(platform.stop)
