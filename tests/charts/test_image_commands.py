@@ -1,0 +1,209 @@
+"""The image's install, replayed from the Dockerfile itself, runs every command the chart's pods run.
+
+The builder stage's ENV, WORKDIR, COPY and RUN instructions are read with Docker's parser and
+executed here, with the image's absolute paths moved into a temporary directory: the wheel is
+built and installed into a clean virtualenv exactly as in the image. Then each component of
+the chart starts from that virtualenv against the session's real Redis, MariaDB and Kafka and
+must answer its liveness probe.
+"""
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import dockerfile
+import pytest
+from ticketing.devstack.ports import free_port
+from ticketing.devstack.stack import LocalStack
+
+from tests.charts.chart import ROOT, by_kind, chart_values, component_commands, render
+
+pytestmark = pytest.mark.slow
+
+STARTUP_SECONDS = 60
+
+
+def builder_stage() -> list[dockerfile.Command]:
+    parsed = dockerfile.parse_file(str(ROOT / "Dockerfile"))
+    final = max(i for i, c in enumerate(parsed) if c.cmd == "FROM")
+    return list(parsed[1:final])
+
+
+def replay(stage: list[dockerfile.Command], into: Path, overrides: dict[str, str]) -> None:
+    """Run the stage's instructions on this machine; `overrides` wins over the stage's ENV."""
+    bin_dir = into / "bin"
+    bin_dir.mkdir()
+    # The image's `python` is the base image's interpreter, not a virtualenv's.
+    (bin_dir / "python").symlink_to(sys._base_executable)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": os.environ.get("HOME", str(into))}
+    workdir = into
+    for command in stage:
+        if command.cmd == "ENV":
+            pairs = dict(zip(command.value[::2], command.value[1::2], strict=True))
+            env.update({k: overrides.get(k, v) for k, v in pairs.items() if k in overrides or
+                        not k.startswith("PIP_NO_CACHE")})  # fmt: skip
+        elif command.cmd == "WORKDIR":
+            workdir = into / command.value[0].lstrip("/")
+            workdir.mkdir(parents=True, exist_ok=True)
+        elif command.cmd == "COPY":
+            source, target = ROOT / command.value[0], workdir / command.value[1]
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(source, target)
+        elif command.cmd == "RUN":
+            result = subprocess.run(
+                ["/bin/sh", "-c", command.value[0]],
+                cwd=workdir, env=env, capture_output=True, text=True, timeout=900, check=False,
+            )  # fmt: skip
+            assert result.returncode == 0, (
+                f"Dockerfile line {command.start_line} failed:\n{result.stderr[-3000:]}"
+            )
+        else:
+            raise AssertionError(
+                f"the replay does not know {command.cmd} (line {command.start_line})"
+            )
+
+
+@pytest.fixture(scope="session")
+def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The image's virtualenv, built once per session by replaying the Dockerfile."""
+    root = tmp_path_factory.mktemp("image")
+    venv = root / "opt" / "ticketing"
+    # The pip cache is the only difference from the image (where PIP_NO_CACHE_DIR keeps the
+    # layer small): it changes how fast packages arrive, not which.
+    cache = Path(os.environ.get("TICKETING_CACHE", Path.home() / ".cache" / "ticketing"))
+    overrides = {"VIRTUAL_ENV": str(venv), "WHEEL_DIR": str(root / "wheels"),
+                 "PIP_CACHE_DIR": str(cache / "pip")}  # fmt: skip
+    replay(builder_stage(), root, overrides)
+    return venv
+
+
+def test_image_install_is_a_clean_virtualenv_with_the_wheel(image_venv: Path) -> None:
+    result = subprocess.run(
+        [str(image_venv / "bin" / "python"), "-c",
+         "import ticketing, ticketing_operator; print(ticketing.__file__)"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+
+    # Installed from the wheel into the venv, not an editable link back to the work tree.
+    assert str(image_venv) in result.stdout
+    assert str(ROOT) not in result.stdout
+
+
+def test_chart_runs_exactly_the_components_of_its_values(helm_binary: Path) -> None:
+    deployments = by_kind(render(helm_binary), "Deployment").values()
+
+    commands = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]["template"]["spec"][
+            "containers"
+        ][0]["command"]
+        for d in deployments
+    }
+    assert commands == {
+        name: ["python", "-m", "ticketing", command]
+        for name, command in component_commands().items()
+    }
+
+
+def component_env(stack: LocalStack, database_url: str, test_id: str, port: int) -> dict[str, str]:
+    """What the chart gives a pod, pointed at the session's servers and this test's namespace."""
+    return {
+        "TICKETING_ENVIRONMENT": "production",
+        "TICKETING_JWT_SECRET": secrets.token_urlsafe(36),
+        "TICKETING_ADMISSION_SECRET": secrets.token_urlsafe(36),
+        "TICKETING_REDIS_URL": stack.redis.url,
+        "TICKETING_DATABASE_URL": database_url,
+        "TICKETING_KAFKA_BOOTSTRAP": stack.kafka.bootstrap,
+        "TICKETING_REDIS_KEY_PREFIX": f"t{test_id}",
+        "TICKETING_KAFKA_TOPIC_PREFIX": f"t{test_id}.",
+        "TICKETING_HTTP_HOST": "127.0.0.1",
+        "TICKETING_HTTP_PORT": str(port),
+    }
+
+
+def run_migrations(venv: Path, env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "ticketing", "migrate"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"python -m ticketing migrate failed:\n{result.stderr[-3000:]}"
+
+
+def wait_for_health(process: subprocess.Popen[str], url: str, name: str) -> int:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _, stderr = process.communicate()
+            raise AssertionError(
+                f"`python -m ticketing {name}` exited {process.returncode} before answering "
+                f"{url}:\n{stderr[-3000:]}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return int(reply.status)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    raise AssertionError(f"`python -m ticketing {name}` did not answer {url} in {STARTUP_SECONDS}s")
+
+
+def test_migrate_command_of_the_chart_job_succeeds(
+    image_venv: Path, stack: LocalStack, database_url: str, test_id: str
+) -> None:
+    env = component_env(stack, database_url, test_id, free_port())
+
+    run_migrations(image_venv, {"PATH": f"{image_venv / 'bin'}:/usr/bin:/bin", **env})
+
+
+@pytest.mark.parametrize("component", list(component_commands()))
+def test_chart_component_starts_from_the_image_venv_and_answers_healthz(
+    image_venv: Path,
+    stack: LocalStack,
+    database_url: str,
+    test_id: str,
+    component: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    values = chart_values()["components"][component]
+    port = free_port()
+    env = {
+        # As in the image: the venv's bin first, so `python` is the venv's interpreter.
+        "PATH": f"{image_venv / 'bin'}:/usr/bin:/bin",
+        **component_env(stack, database_url, test_id, port),
+        # The chart's own variables for this component, with its probed port moved to a free one.
+        **{e["name"]: str(port) if e["value"] == str(values["port"]) else e["value"]
+           for e in values["env"]},
+    }  # fmt: skip
+    if component == "operator":
+        plane = request.getfixturevalue("kube_control_plane")
+        env["TICKETING_OPERATOR_KUBECONFIG"] = str(plane.kubeconfig)
+        env["TICKETING_OPERATOR_STANDALONE"] = "true"
+    if "database" in values["backends"]:
+        run_migrations(image_venv, env)
+    process = subprocess.Popen(
+        ["python", "-m", "ticketing", values["command"]],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        status = wait_for_health(
+            process, f"http://127.0.0.1:{port}{values['probes']['liveness']}", component
+        )
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stderr:
+            process.stderr.close()
+
+    assert status == 200
