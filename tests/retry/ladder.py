@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,9 +27,9 @@ POLL_INTERVAL_S = 0.05
 class Ladder:
     settings: CommonSettings
     topics: Topics
+    redis: aioredis.Redis
     queue: DelayQueue
     producer: Any
-    applied: list[Envelope] = field(default_factory=list)
 
     async def send(self, topic: str, envelope: Envelope) -> None:
         await self.producer.send_and_wait(
@@ -52,7 +52,7 @@ async def running_ladder(
     producer = make_producer(settings.kafka_bootstrap, "ladder-test")
     await producer.start()
     queue = DelayQueue(client, settings.redis_key_prefix)
-    ladder = Ladder(settings, topics, queue, producer)
+    ladder = Ladder(settings, topics, client, queue, producer)
     group = topics.name("handler")
     runner = ConsumerRunner(
         bootstrap=settings.kafka_bootstrap,

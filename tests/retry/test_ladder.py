@@ -32,7 +32,7 @@ def dead_letters(ladder: Ladder) -> DeadLetters:
     settings = ladder.settings
     return DeadLetters(
         settings.kafka_bootstrap,
-        ladder.queue._redis,
+        ladder.redis,
         settings.redis_key_prefix,
         ladder.topics,
         RESERVATION_PAID,
