@@ -22,7 +22,10 @@ APPS: dict[str, str] = {
     "seat": "ticketing.seat.app:create_app",
 }
 
-WORKERS: dict[str, str] = {}
+WORKERS: dict[str, str] = {
+    "retry-consumer": "ticketing.retry.processes:retry_consumer",
+    "retry-worker": "ticketing.retry.processes:retry_worker",
+}
 
 
 def main(argv: list[str] | None = None) -> None:
