@@ -15,6 +15,8 @@ from ticketing.common.settings import CommonSettings
 from ticketing.devstack.controlplane import ControlPlane
 from ticketing_operator.settings import OperatorSettings
 
+from tests.core.conftest import migrated_database, serve  # noqa: F401  (the services' fixtures)
+
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 CRD_NAME = "ticketevents.ticketing.dev"
 

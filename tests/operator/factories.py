@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from kubernetes import client
-from ticketing_operator.spec import GROUP, PLURAL, VERSION
+from ticketing_operator.spec import GROUP, PLURAL, VERSION, TicketEventSpec, parse_spec
 
 T = TypeVar("T")
 
@@ -98,3 +98,34 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {within}s; last seen: {value!r}")
         await asyncio.sleep(0.25)
+
+
+def make_spec(**overrides: Any) -> TicketEventSpec:
+    """A spec as the API server hands it over: every default filled in."""
+    opens = datetime(2027, 4, 1, 12, tzinfo=UTC)
+    spec: dict[str, Any] = {
+        "title": "Spring Concert",
+        "venue": {"rows": 4, "seatsPerRow": 5, "priceCents": 4500, "currency": "EUR"},
+        "sale": {
+            "opensAt": opens.isoformat(),
+            "closesAt": (opens + timedelta(hours=2)).isoformat(),
+            "preQueueMinutes": 30,
+        },
+        "admission": {
+            "tps": 100,
+            "maxActive": 1000,
+            "sessionTTLSeconds": 300,
+            "adaptive": {"enabled": False},
+        },
+        "holds": {"ttlSeconds": 300},
+        "retryWorkers": {
+            "minReplicas": 1,
+            "maxReplicas": 8,
+            "backlogPerReplica": 500,
+            "cooldownSeconds": 60,
+        },
+        "controls": {"paused": False, "maintenance": False, "message": ""},
+    }
+    for section, values in overrides.items():
+        spec[section] = {**spec[section], **values} if isinstance(values, dict) else values
+    return parse_spec(spec)
