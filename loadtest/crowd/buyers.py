@@ -80,6 +80,7 @@ class Buyer:
 
     async def wait_in_line(self, token: str) -> Place | None:
         joined = place_from(await self.call(self.api.join(token)))
+        self.recorder.saw(joined)
         if joined.state != QueueState.WAITING:
             return joined
         if self.rng.random() < self.scenario.websocket_share:
@@ -89,8 +90,7 @@ class Buyer:
         while time.monotonic() < self.deadline:
             await asyncio.sleep(POLL_SECONDS)
             place = place_from(await self.call(self.api.place(token)))
-            if place.position is not None:
-                self.recorder.positions.append(place.position)
+            self.recorder.saw(place)
             if place.state != QueueState.WAITING:
                 return place
         return None

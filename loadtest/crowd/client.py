@@ -31,11 +31,13 @@ class QueueState(StrEnum):
 
 @dataclass(frozen=True)
 class Place:
-    """Where a person stands in the waiting room."""
+    """Where a person stands in the waiting room, and the line's size as the server counts it."""
 
     state: QueueState
     position: int | None = None
     admission_token: str | None = None
+    waiting: int | None = None
+    active: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,13 +148,26 @@ def access_token(body: dict[str, Any]) -> str:
 
 
 def place_from(body: dict[str, Any]) -> Place:
-    """A queue answer, from HTTP or a WebSocket message: {"state", "position", "admission_token"}."""
-    position = body.get("position")
-    token = body.get("admission_token")
+    """A queue status, from HTTP or a WebSocket message: {"type": "position" | "admitted" | ...}.
+
+    The crowd leaves once the sale is sold out, rather than stay on the waiting list.
+    """
+    kind = body.get("type")
+    if kind == "admitted":
+        state = QueueState.ADMITTED
+    elif kind == "sold_out" or body.get("sold_out"):
+        state = QueueState.SOLD_OUT
+    elif kind in ("position", "prequeue"):
+        state = QueueState.WAITING
+    else:
+        state = QueueState.CLOSED
+    position, waiting, active = body.get("position"), body.get("waiting"), body.get("active")
     return Place(
-        QueueState(body["state"]),
+        state,
         int(position) if position is not None else None,
-        str(token) if token else None,
+        str(body["token"]) if kind == "admitted" else None,
+        int(waiting) if waiting is not None else None,
+        int(active) if active is not None else None,
     )
 
 

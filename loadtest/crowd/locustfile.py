@@ -127,7 +127,7 @@ class Buyer(HttpUser):
         started, place = time.monotonic(), place_from(joined)
         while place.state == QueueState.WAITING and time.monotonic() < deadline:
             time.sleep(1)
-            place = place_from(self._call(self.api.place(token)) or {"state": "waiting"})
+            place = place_from(self._call(self.api.place(token)) or {"type": "position"})
         if place.state != QueueState.ADMITTED or place.admission_token is None:
             return
         self._step("admit", started)

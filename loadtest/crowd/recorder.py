@@ -4,6 +4,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from loadtest.crowd.client import Place
 from loadtest.report.record import QueueSample
 
 
@@ -30,6 +31,9 @@ class Recorder:
     # People in line and admitted people still shopping, as the crowd counts them.
     waiting: int = 0
     active: int = 0
+    # The same as the queue service last reported them, when it did.
+    server_waiting: int | None = None
+    server_active: int | None = None
 
     def now(self) -> float:
         """Seconds since the crowd started."""
@@ -47,8 +51,20 @@ class Recorder:
     def admitted(self) -> None:
         self.admissions.append(self.now())
 
+    def saw(self, place: Place) -> None:
+        """Note what a queue answer says about the line."""
+        if place.position is not None:
+            self.positions.append(place.position)
+        if place.waiting is not None:
+            self.server_waiting = place.waiting
+        if place.active is not None:
+            self.server_active = place.active
+
     def sample_queue(self) -> None:
-        self.queue.append(QueueSample(t=self.now(), waiting=self.waiting, active=self.active))
+        """The line now: the server's figures when it gave some, else the crowd's own count."""
+        waiting = self.server_waiting if self.server_waiting is not None else self.waiting
+        active = self.server_active if self.server_active is not None else self.active
+        self.queue.append(QueueSample(t=self.now(), waiting=waiting, active=active))
 
     def outcome(self, name: str) -> None:
         self.outcomes[name] += 1

@@ -29,8 +29,7 @@ async def wait_on_socket(url: str, recorder: Recorder, deadline: float) -> Place
             async with connect(url, open_timeout=10, ping_interval=20, max_queue=4) as socket:
                 async for message in socket:
                     place = place_from_message(message)
-                    if place.position is not None:
-                        recorder.positions.append(place.position)
+                    recorder.saw(place)
                     if place.state != QueueState.WAITING:
                         recorder.answer(True)
                         return place
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = CommonSettings()
     run_id = uuid.uuid4().hex[:6]
     tokens = [minted_token(settings, Person(run_id, i)) for i in range(args.people)]
-    urls = ServiceUrls(args.queue_url, args.queue_url, "", "", "")
+    urls = ServiceUrls("", args.queue_url, "", "", "")
     recorder = asyncio.run(
         hold_crowd(SaleApi(urls, args.event), tokens, args.per_second, args.seconds)
     )

@@ -6,6 +6,7 @@ import ws from "k6/ws";
 
 import { SaleApi } from "./lib/api.js";
 import { STEPS, buildOptions, pickBehaviour, stepMetric, waitsOnWebSocket } from "./lib/options.js";
+import { placeOf } from "./lib/place.js";
 
 const SCENARIOS = JSON.parse(open("../scenarios.json"));
 const NAME = __ENV.SCENARIO || "smoke";
@@ -38,7 +39,7 @@ function waitByPolling(token, deadline) {
   while (Date.now() < deadline) {
     const reply = api.place(token);
     if (reply.status === 200) {
-      const place = reply.json();
+      const place = placeOf(reply.json());
       if (place.state !== "waiting") return place;
     }
     sleep(1);
@@ -50,7 +51,7 @@ function waitOnSocket(token, deadline) {
   let place = { state: "timed_out" };
   ws.connect(api.waitingSocket(token), {}, (socket) => {
     socket.on("message", (text) => {
-      const message = JSON.parse(text);
+      const message = placeOf(JSON.parse(text));
       if (message.state !== "waiting") {
         place = message;
         socket.close();
@@ -77,10 +78,12 @@ export default function () {
   const token = signIn();
   if (!token) return record("sign_in_failed");
   const joined = timed("join", () => api.join(token));
-  if (!check(joined, { "joined the queue": (r) => r.status === 200 || r.status === 201 })) return record("join_failed");
-  const place = timed("admit", () =>
-    waitsOnWebSocket(SCENARIO, Math.random()) ? waitOnSocket(token, deadline) : waitByPolling(token, deadline),
-  );
+  if (!check(joined, { "joined the queue": (r) => r.status === 200 })) return record("join_failed");
+  const first = placeOf(joined.json());
+  const place =
+    first.state !== "waiting"
+      ? first
+      : timed("admit", () => (waitsOnWebSocket(SCENARIO, Math.random()) ? waitOnSocket(token, deadline) : waitByPolling(token, deadline)));
   if (place.state !== "admitted") return record(place.state);
   const behaviour = pickBehaviour(SCENARIO.behaviour, Math.random());
   if (behaviour === "abandon") return record("abandoned");

@@ -14,6 +14,7 @@ import esprima
 import pytest
 
 from loadtest.crowd.behaviour import pick_plan
+from loadtest.crowd.client import place_from
 from loadtest.scenarios import SCENARIOS_FILE, STEPS, load_scenarios
 
 K6_DIR = SCENARIOS_FILE.parent / "k6"
@@ -38,7 +39,7 @@ def _imports(script: Path) -> list[str]:
 
 
 def test_every_k6_script_is_found() -> None:
-    assert {p.name for p in SCRIPTS} >= {"sale.js", "api.js", "options.js"}
+    assert {p.name for p in SCRIPTS} >= {"sale.js", "api.js", "options.js", "place.js"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
@@ -61,10 +62,55 @@ def test_sale_script_reads_the_shared_scenario_file() -> None:
     assert [(sale.parent / path).resolve() for path in opened] == [SCENARIOS_FILE.resolve()]
 
 
-def _node_options() -> dict[str, Any]:
+QUEUE_MESSAGES = [
+    {
+        "type": "position",
+        "position": 12,
+        "ahead": 11,
+        "waiting": 40,
+        "active": 3,
+        "sold_out": False,
+    },
+    {"type": "prequeue", "opens_at": "2026-12-01T12:00:00+00:00", "sold_out": False},
+    {"type": "admitted", "token": "abc.def.ghi", "sold_out": False},
+    {"type": "sold_out", "notice": "Every seat is sold."},
+    {"type": "position", "position": 3, "sold_out": True},
+    {"type": "closed", "reason": "the sale is not configured"},
+]
+
+
+def _node(program: str) -> Any:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: apt-get install nodejs")
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def test_k6_reads_queue_messages_as_the_python_crowd_does() -> None:
+    module = (K6_DIR / "lib" / "place.js").as_uri()
+    program = f"""
+import {{ placeOf }} from "{module}";
+console.log(JSON.stringify({json.dumps(QUEUE_MESSAGES)}.map(placeOf)));
+"""
+    read_by_k6 = _node(program)
+
+    for message, k6_place in zip(QUEUE_MESSAGES, read_by_k6, strict=True):
+        place = place_from(message)
+        assert k6_place == {
+            "state": place.state.value,
+            "position": place.position,
+            "admission_token": place.admission_token,
+        }, message
+
+
+def _node_options() -> dict[str, Any]:
     program = f"""
 import {{ readFileSync }} from "node:fs";
 import {{ buildOptions, pickBehaviour, totalUsers }} from "{(K6_DIR / "lib" / "options.js").as_uri()}";
@@ -77,14 +123,7 @@ for (const [name, s] of Object.entries(scenarios)) {{
 }}
 console.log(JSON.stringify(out));
 """
-    result = subprocess.run(
-        [node, "--input-type=module", "-e", program],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    built: dict[str, Any] = json.loads(result.stdout)
+    built: dict[str, Any] = _node(program)
     return built
 
 

@@ -27,17 +27,21 @@ export class SaleApi {
     return reply.status === 200 ? reply.json("access_token") : null;
   }
 
+  line() {
+    return `${this.urls.queue}/sales/${this.eventId}/queue`;
+  }
+
   join(token) {
-    return http.post(`${this.urls.queue}/events/${this.eventId}/queue`, null, tagged(bearer(token), "join"));
+    return http.post(this.line(), null, tagged(bearer(token), "join"));
   }
 
   place(token) {
-    return http.get(`${this.urls.queue}/events/${this.eventId}/queue/me`, tagged(bearer(token), "poll"));
+    return http.get(this.line(), tagged(bearer(token), "poll"));
   }
 
+  // Join and watch; browsers cannot set headers on a WebSocket, so the token is a query.
   waitingSocket(token) {
-    const base = this.urls.queue.replace(/^http/, "ws");
-    return `${base}/events/${this.eventId}/queue/ws?token=${encodeURIComponent(token)}`;
+    return `${this.line().replace(/^http/, "ws")}/ws?access_token=${encodeURIComponent(token)}`;
   }
 
   freeSeats(token) {
