@@ -1,6 +1,20 @@
 """Small factories for the retry tests."""
 
+from dataclasses import dataclass, field
+
 from ticketing.retry.queue import Parked
+
+
+@dataclass(frozen=True)
+class Record:
+    """A consumed Kafka record, as the failure hook sees it."""
+
+    topic: str
+    partition: int = 1
+    offset: int = 7
+    key: bytes | None = b"r1"
+    value: bytes | None = b"{}"
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def make_parked(topic: str, n: int, due_at_ms: int = 0, attempt: int = 1) -> Parked:

@@ -1,7 +1,5 @@
 """The declared policies give the delays and the routes the issue asks for, before any server runs."""
 
-from dataclasses import dataclass, field
-
 import pytest
 from ticketing.common.errors import MalformedMessage, TemporaryError
 from ticketing.common.topics import MAIN_TOPICS, RESERVATION_PAID, Topics
@@ -9,18 +7,10 @@ from ticketing.retry.failure import Destination, NoRetryPolicy, route
 from ticketing.retry.headers import decode
 from ticketing.retry.policy import POLICIES, Backoff, RetryPolicy, ladder_topics
 
+from tests.retry.factories import Record
+
 TOPICS = Topics("p.")
 SHORT = {RESERVATION_PAID: RetryPolicy(attempts=3, base_delay_s=0.2)}
-
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int = 1
-    offset: int = 7
-    key: bytes | None = b"r1"
-    value: bytes | None = b"{}"
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def test_every_consumed_topic_has_a_policy() -> None:
