@@ -63,7 +63,7 @@ async def test_claimed_but_unacked_messages_return_after_the_lease(
     await queue.ack(TOPIC, [first[0].member])
     assert await queue.claim(TOPIC, now_ms=1499, lease_ms=500, limit=10) == []
     again = await queue.claim(TOPIC, now_ms=1500, lease_ms=500, limit=10)
-    assert sorted(m.value for m in again) == [b"1", b"2"]
+    assert sorted(m.member for m in again) == [f"{TOPIC}:0:1:1", f"{TOPIC}:0:2:1"]
 
 
 async def test_backlog_is_readable_from_the_documented_keys(
