@@ -7,9 +7,9 @@ import ticketing_operator.handlers  # noqa: F401  (importing it registers the ha
 from ticketing_operator.settings import get_settings
 
 
-def main() -> None:
+def run() -> None:
+    """The operator until the process is stopped; logging is the caller's to configure."""
     settings = get_settings()
-    configure_logging("operator", settings.log_level)
     namespaces = settings.namespaces
     kopf.run(
         clusterwide=not namespaces,
@@ -18,3 +18,8 @@ def main() -> None:
         liveness_endpoint=settings.operator_liveness_endpoint or None,
         memo=kopf.Memo(operator_settings=settings),
     )
+
+
+def main() -> None:
+    configure_logging("operator", get_settings().log_level)
+    run()

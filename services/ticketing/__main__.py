@@ -25,6 +25,7 @@ APPS: dict[str, str] = {
 WORKERS: dict[str, str] = {
     "retry-consumer": "ticketing.retry.processes:retry_consumer",
     "retry-worker": "ticketing.retry.processes:retry_worker",
+    "operator": "ticketing_operator.run:run",
 }
 
 
