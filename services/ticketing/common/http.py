@@ -102,7 +102,8 @@ async def readyz(request: Request) -> JSONResponse:
 def _describe(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
         return f"no answer within {READINESS_TIMEOUT_SECONDS:g}s"
-    return f"{type(error).__name__}: {error}"[:200]
+    first_line = next(iter(str(error).splitlines()), "")
+    return f"{type(error).__name__}: {first_line}"[:200]
 
 
 @_probes.get("/metrics", summary="Prometheus metrics of this process")

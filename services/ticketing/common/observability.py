@@ -18,8 +18,13 @@ from prometheus_client import Counter, Histogram
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 message_id_var: ContextVar[str | None] = ContextVar("message_id", default=None)
 
-# Attributes every LogRecord has; anything else was passed with `extra=` and goes into the line.
-_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Attributes every LogRecord has; anything else was passed with `extra=` and goes into the line
+# (except uvicorn's terminal-coloured copy of its message).
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 HTTP_REQUESTS = Counter(
     "ticketing_http_requests_total",

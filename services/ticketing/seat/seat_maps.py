@@ -6,13 +6,14 @@ from dataclasses import dataclass, field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.seat.layout import seat_map
-from ticketing.seat.models import Inventory, Seat, Venue, VenueLayout
+from ticketing.seat.models import Inventory, Venue, VenueLayout
 
 
 @dataclass(frozen=True)
 class SaleSeatMap:
     venue_id: str
-    seats: list[Seat]
+    # Plain dicts, ready to be serialized with each seat's state added.
+    seats: list[dict[str, object]]
 
 
 @dataclass
@@ -28,6 +29,7 @@ class SeatMaps:
         venue = await session.get(Venue, inventory.venue_id) if inventory else None
         if venue is None:
             return None
-        sale = SaleSeatMap(venue.id, seat_map(VenueLayout.model_validate(venue.layout)))
+        seats = seat_map(VenueLayout.model_validate(venue.layout))
+        sale = SaleSeatMap(venue.id, [seat.model_dump() for seat in seats])
         self._by_event[event_id] = sale
         return sale
