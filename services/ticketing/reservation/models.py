@@ -14,6 +14,10 @@ from ticketing.common.sqltypes import UtcDateTime, utcnow
 MAX_SEATS_PER_RESERVATION = 4
 
 
+def new_reservation_id() -> str:
+    return uuid.uuid4().hex
+
+
 class ReservationStatus(StrEnum):
     PENDING = "PENDING"
     CONFIRMED = "CONFIRMED"
@@ -36,7 +40,7 @@ class Reservation(ReservationBase, table=True):
     # The sweeper's query: pending reservations whose hold has run out.
     __table_args__ = (Index("ix_reservations_status_expires_at", "status", "expires_at"),)
 
-    id: str = Field(default_factory=lambda: uuid.uuid4().hex, primary_key=True, max_length=32)
+    id: str = Field(default_factory=new_reservation_id, primary_key=True, max_length=32)
     user_id: str = Field(max_length=64, index=True)
     refund_requested: bool = False
     created_at: datetime = Field(

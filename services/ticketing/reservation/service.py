@@ -7,6 +7,7 @@ only in ways that are safe to repeat, so a crash between the two is repaired by 
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -24,12 +25,19 @@ from ticketing.common.sqltypes import utcnow
 from ticketing.reservation import messages
 from ticketing.reservation.holds import SeatHolds
 from ticketing.reservation.lifecycle import Effect, Step, Trigger, next_step
-from ticketing.reservation.models import Reservation, ReservationStatus, Ticket
+from ticketing.reservation.models import (
+    Reservation,
+    ReservationStatus,
+    Ticket,
+    new_reservation_id,
+)
 from ticketing.reservation.settings import ReservationSettings
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+HOLD_TTL_CACHE_SECONDS = 1.0
 
 
 class ReservationNotFound(PermanentError):
@@ -49,6 +57,8 @@ class ReservationService:
         self._settings = settings
         self._holds = SeatHolds(redis, settings.redis_key_prefix)
         self._clock = clock
+        self._hold_ttls: dict[str, tuple[float, int]] = {}
+        self._config_lock = asyncio.Lock()
         # Set when an outbox row was committed, so the relay publishes it without waiting a poll.
         self.outbox_written = asyncio.Event()
 
@@ -60,21 +70,25 @@ class ReservationService:
     async def reserve(self, user_id: str, event_id: str, seat_ids: list[str]) -> Reservation:
         """Hold the seats (all or none) and record a PENDING reservation with its outbox row."""
         ttl = await self._hold_ttl_seconds(event_id)
+        reservation_id = new_reservation_id()
+        expires_at = self._clock() + timedelta(seconds=ttl)
+        hold_ms = (ttl + self._settings.hold_key_grace_seconds) * 1000
+        await self._holds.hold(event_id, reservation_id, seat_ids, hold_ms)
+        # Built only for the winners of the hold: most callers in a rush are refused above.
         reservation = Reservation(
+            id=reservation_id,
             event_id=event_id,
             user_id=user_id,
             seat_ids=seat_ids,
             status=ReservationStatus.PENDING,
-            expires_at=self._clock() + timedelta(seconds=ttl),
+            expires_at=expires_at,
         )
-        hold_ms = (ttl + self._settings.hold_key_grace_seconds) * 1000
-        await self._holds.hold(event_id, reservation.id, seat_ids, hold_ms)
         try:
             async with self._transaction() as session:
                 session.add(reservation)
                 session.add(messages.requested(reservation))
         except SQLAlchemyError as exc:
-            await self._holds.release(event_id, reservation.id, seat_ids)
+            await self._holds.release(event_id, reservation_id, seat_ids)
             raise TemporaryError("could not record the reservation, try again") from exc
         self.outbox_written.set()
         log.info(
@@ -179,8 +193,27 @@ class ReservationService:
             await self._holds.release(*args)
 
     async def _hold_ttl_seconds(self, event_id: str) -> int:
-        try:
-            config = await read_sale_config(self._redis, self._settings.redis_key_prefix, event_id)
-        except RedisError as exc:
-            raise TemporaryError("seat inventory is unavailable, try again") from exc
-        return config.hold_ttl_seconds if config else self._settings.default_hold_ttl_seconds
+        """The sale's hold TTL, read at most once a second per sale: a rush of thousands of
+        requests per second then costs one Redis round trip each, and a change lands within a
+        second. The lock makes a rush that finds the cache empty wait for one read, not make
+        thousands."""
+        if (ttl := self._cached_hold_ttl(event_id)) is not None:
+            return ttl
+        async with self._config_lock:
+            if (ttl := self._cached_hold_ttl(event_id)) is not None:
+                return ttl
+            try:
+                config = await read_sale_config(
+                    self._redis, self._settings.redis_key_prefix, event_id
+                )
+            except RedisError as exc:
+                raise TemporaryError("seat inventory is unavailable, try again") from exc
+            ttl = config.hold_ttl_seconds if config else self._settings.default_hold_ttl_seconds
+            self._hold_ttls[event_id] = (time.monotonic(), ttl)
+            return ttl
+
+    def _cached_hold_ttl(self, event_id: str) -> int | None:
+        cached = self._hold_ttls.get(event_id)
+        if cached and time.monotonic() - cached[0] < HOLD_TTL_CACHE_SECONDS:
+            return cached[1]
+        return None
