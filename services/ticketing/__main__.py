@@ -20,6 +20,8 @@ APPS: dict[str, str] = {
     "user": "ticketing.user.app:create_app",
     "event": "ticketing.event.app:create_app",
     "seat": "ticketing.seat.app:create_app",
+    "reservation": "ticketing.reservation.app:create_app",
+    "payment": "ticketing.payment.app:create_app",
 }
 
 WORKERS: dict[str, str] = {
