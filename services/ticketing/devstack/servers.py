@@ -190,8 +190,15 @@ class MariaDBServer:
 
 
 def _kafka_cluster_id() -> str:
-    """A cluster id as Kafka spells one: a random UUID in URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A cluster id as Kafka spells one: a random UUID in URL-safe base64 without padding.
+
+    Like Kafka's own Uuid.randomUuid, it never starts with '-', which the format tool's
+    command line would read as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @dataclass
