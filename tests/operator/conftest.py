@@ -24,9 +24,12 @@ CRD_NAME = "ticketevents.ticketing.dev"
 class OperatorThread:
     """One operator instance; `stop()` is the operator's process ending."""
 
-    def __init__(self, settings: OperatorSettings, namespace: str) -> None:
+    def __init__(
+        self, settings: OperatorSettings, namespace: str, *, priority: int | None = None
+    ) -> None:
         self._settings = settings
         self._namespace = namespace
+        self._priority = priority
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kopf-operator", daemon=True)
@@ -37,7 +40,8 @@ class OperatorThread:
             asyncio.run(
                 kopf.operator(
                     namespaces=[self._namespace],
-                    standalone=True,
+                    # Only the peering test turns standalone off (in the settings).
+                    priority=self._priority,
                     memo=kopf.Memo(operator_settings=self._settings),
                     stop_flag=self._stop,
                     ready_flag=self._ready,
@@ -66,12 +70,16 @@ class OperatorThread:
 StartOperator = Callable[[], OperatorThread]
 
 
+def install_crds(plane: ControlPlane, manifest: str) -> None:
+    plane.kubectl("apply", "-f", str(MANIFESTS / manifest))
+    plane.kubectl(
+        "wait", "--for=condition=Established", "-f", str(MANIFESTS / manifest), "--timeout=30s"
+    )
+
+
 @pytest.fixture(scope="session")
 def ticketevent_crd(kube_control_plane: ControlPlane) -> str:
-    kube_control_plane.kubectl("apply", "-f", str(MANIFESTS / "crd-ticketevent.yaml"))
-    kube_control_plane.kubectl(
-        "wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=30s"
-    )
+    install_crds(kube_control_plane, "crd-ticketevent.yaml")
     return CRD_NAME
 
 
