@@ -178,8 +178,15 @@ is_current etcd "$etcd_stamp" || build_etcd
 kubernetes_current || build_kube_apiserver
 is_current helm "$helm_stamp" || build_helm
 
-"$bin/etcd" --version | head -n1 >&2
-"$bin/kube-apiserver" --version >&2
-"$bin/kubectl" version --client | head -n1 >&2
-"$bin/helm" version --short >&2
+# First lines only, without `| head`: under pipefail, a binary still writing when
+# head exits dies of SIGPIPE and fails the whole install.
+first_line() {
+  local output
+  output="$("$@")"
+  echo "${output%%$'\n'*}" >&2
+}
+first_line "$bin/etcd" --version
+first_line "$bin/kube-apiserver" --version
+first_line "$bin/kubectl" version --client
+first_line "$bin/helm" version --short
 step "etcd, kube-apiserver, kubectl and helm are in $bin"
