@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
@@ -81,10 +82,8 @@ def payment_settings(settings: CommonSettings, **overrides: object) -> PaymentSe
     return PaymentSettings.model_validate({**values, **overrides})
 
 
-async def read_topic(
-    bootstrap: str, topic: str, count: int, within: float = 30.0
-) -> list[Envelope]:
-    """The first `count` messages of `topic`, read from the beginning by a fresh group."""
+async def read_records(bootstrap: str, topic: str, count: int, within: float = 30.0) -> list[Any]:
+    """The first `count` records of `topic`, read from the beginning by a fresh group."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -93,15 +92,19 @@ async def read_topic(
         enable_auto_commit=False,
     )
     await consumer.start()
-    received: list[Envelope] = []
+    received: list[Any] = []
     try:
         async with asyncio.timeout(within):
             while len(received) < count:
                 batch = await consumer.getmany(timeout_ms=300)
-                received += [Envelope.from_bytes(r.value) for rs in batch.values() for r in rs]
+                received += [record for records in batch.values() for record in records]
     finally:
         await consumer.stop()
     return received
+
+
+async def read_topic(bootstrap: str, topic: str, count: int) -> list[Envelope]:
+    return [Envelope.from_bytes(r.value) for r in await read_records(bootstrap, topic, count)]
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:

@@ -1,0 +1,137 @@
+"""Nothing lost, nothing doubled: the outbox survives a crash before the Kafka send, and the
+consumer runner applies a redelivered message once and dead-letters what it cannot read."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
+from sqlalchemy.ext.asyncio import AsyncEngine
+from ticketing.common.background import background
+from ticketing.common.consumer import ConsumerRunner, DeadLetterOnFailure
+from ticketing.common.envelope import Envelope
+from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.resources import open_database
+from ticketing.common.settings import CommonSettings
+from ticketing.common.topics import RESERVATION_PAID, Topics
+from ticketing.reservation.consumers import CONSUMED_TOPICS, payment_outcome_handler
+from ticketing.reservation.models import ReservationStatus
+from ticketing.reservation.outbox import OutboxRelay
+from ticketing.reservation.service import ReservationService
+
+from tests.core.sale_kit import (
+    count_tickets,
+    eventually,
+    make_sale,
+    read_records,
+    read_topic,
+    reservation_settings,
+    seat_states,
+)
+
+
+@pytest.fixture
+async def engine(migrated_database: str) -> AsyncIterator[AsyncEngine]:
+    async with open_database(migrated_database) as engine:
+        yield engine
+
+
+@pytest.fixture
+def service(
+    engine: AsyncEngine, redis_client: aioredis.Redis, settings: CommonSettings
+) -> ReservationService:
+    return ReservationService(engine, redis_client, reservation_settings(settings))
+
+
+@pytest.fixture
+async def topics(settings: CommonSettings) -> Topics:
+    topics = Topics(settings.kafka_topic_prefix)
+    names = [n for t in CONSUMED_TOPICS for n in (topics.name(t), topics.dead_letter(t))]
+    await ensure_topics(settings.kafka_bootstrap, [*names, topics.reservation_requested])
+    return topics
+
+
+async def test_reservation_committed_before_a_crash_is_published_when_the_relay_starts(
+    service: ReservationService,
+    engine: AsyncEngine,
+    redis_client: aioredis.Redis,
+    settings: CommonSettings,
+    topics: Topics,
+) -> None:
+    event = await make_sale(redis_client, settings.redis_key_prefix, seats=2)
+    # The process "dies" right after the commit: no relay ever ran for this reservation.
+    reservation = await service.reserve("alice", event, ["A-1", "A-2"])
+
+    producer = make_producer(settings.kafka_bootstrap, "relay-after-restart")
+    await producer.start()
+    try:
+        relay = OutboxRelay(engine, producer, topics, asyncio.Event(), poll_seconds=0.1)
+        assert await relay.publish_pending() == 1
+        assert await relay.publish_pending() == 0
+    finally:
+        await producer.stop()
+
+    [published] = await read_topic(settings.kafka_bootstrap, topics.reservation_requested, 1)
+    assert published.message_id == f"{reservation.id}:requested"
+    assert published.key == reservation.id
+    assert published.payload["seat_ids"] == ["A-1", "A-2"]
+
+
+def _count(group: str, topic: str, outcome: str) -> float:
+    labels = {"group": group, "topic": topic, "outcome": outcome}
+    return REGISTRY.get_sample_value("ticketing_messages_total", labels) or 0.0
+
+
+async def test_payment_delivered_twice_sells_once_and_garbage_goes_to_dead_letters(
+    service: ReservationService,
+    engine: AsyncEngine,
+    redis_client: aioredis.Redis,
+    settings: CommonSettings,
+    topics: Topics,
+) -> None:
+    event = await make_sale(redis_client, settings.redis_key_prefix, seats=2)
+    reservation = await service.reserve("alice", event, ["A-1", "A-2"])
+    paid = Envelope.new(
+        RESERVATION_PAID,
+        key=reservation.id,
+        message_id=f"{reservation.id}:{RESERVATION_PAID}",
+        payload={"reservation_id": reservation.id},
+    )
+    producer = make_producer(settings.kafka_bootstrap, "test-payments")
+    await producer.start()
+    group = f"{settings.kafka_topic_prefix}reservation"
+    paid_topic = topics.reservation_paid
+    try:
+        await producer.send_and_wait(paid_topic, b"not an envelope", key=reservation.id.encode())
+        for _ in range(2):
+            await producer.send_and_wait(paid_topic, paid.to_bytes(), key=reservation.id.encode())
+        runner = ConsumerRunner(
+            bootstrap=settings.kafka_bootstrap,
+            group=group,
+            topics=[topics.name(t) for t in CONSUMED_TOPICS],
+            handler=payment_outcome_handler(service),
+            failure_handler=DeadLetterOnFailure(producer, topics, group),
+            redis=redis_client,
+            redis_prefix=settings.redis_key_prefix,
+        )
+        async with background(consumer=runner.run()):
+
+            async def all_three_handled() -> bool:
+                handled = sum(
+                    _count(group, paid_topic, o) for o in ("applied", "duplicate", "failed")
+                )
+                return handled == 3
+
+            await eventually(all_three_handled, within=60)
+    finally:
+        await producer.stop()
+
+    assert _count(group, paid_topic, "duplicate") == 1
+    assert (await service.get("alice", reservation.id)).status is ReservationStatus.CONFIRMED
+    assert await count_tickets(engine, event) == 2
+    states = await seat_states(redis_client, settings.redis_key_prefix, event)
+    assert set(states.values()) == {f"sold:{reservation.id}"}
+    [dead] = await read_records(settings.kafka_bootstrap, topics.dead_letter(RESERVATION_PAID), 1)
+    assert dead.value == b"not an envelope"
+    assert ("x-error-class", b"MalformedMessage") in dead.headers
