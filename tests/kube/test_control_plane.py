@@ -1,6 +1,9 @@
 """The local control plane is a real Kubernetes API: schemas, subresources, RBAC, kubectl, helm."""
 
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -239,3 +242,49 @@ def test_helm_install_creates_the_chart_objects(
         kube_control_plane.helm("list", "--namespace", kube_namespace, "--output", "json")
     )
     assert [(r["name"], r["status"]) for r in releases] == [("demo", "deployed")]
+
+
+KOPF_OPERATOR = """
+import kopf
+
+@kopf.on.create("configmaps", labels={"kubetest": "kopf"})
+def created(patch, **_):
+    patch.metadata.annotations["kubetest/seen-by"] = "kopf"
+"""
+
+
+def test_kopf_operator_logs_in_with_the_kubeconfig_and_handles_an_object(
+    kube_control_plane: ControlPlane,
+    kube_api: client.ApiClient,
+    kube_namespace: str,
+    tmp_path: Path,
+) -> None:
+    operator = tmp_path / "operator.py"
+    operator.write_text(KOPF_OPERATOR)
+    kopf = Path(sys.executable).parent / "kopf"
+    process = subprocess.Popen(
+        [str(kopf), "run", "--standalone", f"--namespace={kube_namespace}", str(operator)],
+        env=kube_control_plane.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    core = client.CoreV1Api(kube_api)
+    try:
+        core.create_namespaced_config_map(
+            kube_namespace,
+            client.V1ConfigMap(
+                metadata=client.V1ObjectMeta(name="watched", labels={"kubetest": "kopf"})
+            ),
+        )
+        deadline = time.monotonic() + 30
+        annotations: dict[str, str] = {}
+        while time.monotonic() < deadline and "kubetest/seen-by" not in annotations:
+            time.sleep(0.5)
+            metadata = core.read_namespaced_config_map("watched", kube_namespace).metadata
+            annotations = metadata.annotations or {}
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+
+    assert annotations.get("kubetest/seen-by") == "kopf", output[-2000:]
