@@ -379,7 +379,7 @@ async def test_restarting_operator_mid_sale_changes_nothing(
         resource_probe(objects, kube_namespace, "encore"),
         lambda r: (
             condition(r, "Ready").get("status") == "True"
-            and r["status"]["retryWorkers"]["replicas"] == 3
+            and r["status"]["retryWorkers"]["reason"] == "steady: backlog 1200 wants 3 worker(s)"
         ),
         what="a settled sale",
     )
