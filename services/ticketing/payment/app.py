@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from ticketing.common.background import background
-from ticketing.common.consumer import ConsumerRunner, DeadLetterOnFailure
+from ticketing.common.consumer import ConsumerRunner
 from ticketing.common.http import ReadinessCheck
 from ticketing.common.http import create_app as create_service_app
 from ticketing.common.kafka import ensure_topics, make_producer
@@ -27,6 +27,8 @@ from ticketing.payment.gateway import PaymentGateway, SimulatedGateway
 from ticketing.payment.routes import router
 from ticketing.payment.service import PaymentService
 from ticketing.payment.settings import PaymentSettings, get_settings
+from ticketing.retry.failure import RetryFailureHandler
+from ticketing.retry.policy import ladder_topics
 
 PRODUCED_TOPICS = (RESERVATION_PAID, RESERVATION_PAYMENT_FAILED)
 
@@ -48,8 +50,8 @@ def create_app(
             engine = await stack.enter_async_context(open_database(settings.database_url))
             await ensure_topics(
                 settings.kafka_bootstrap,
-                [topics.name(t) for t in PRODUCED_TOPICS]
-                + [n for t in CONSUMED_TOPICS for n in (topics.name(t), topics.dead_letter(t))],
+                [topics.name(t) for t in (*PRODUCED_TOPICS, *CONSUMED_TOPICS)]
+                + ladder_topics(topics),
             )
             producer = make_producer(settings.kafka_bootstrap, "payment")
             await producer.start()
@@ -61,7 +63,8 @@ def create_app(
                 group=group,
                 topics=[topics.name(t) for t in CONSUMED_TOPICS],
                 handler=payment_handler(service),
-                failure_handler=DeadLetterOnFailure(producer, topics, group),
+                # Failures climb the retry ladder: retry.<topic>.<n>, then <topic>.dlq.
+                failure_handler=RetryFailureHandler(producer, topics, group),
                 redis=redis,
                 redis_prefix=settings.redis_key_prefix,
             )
