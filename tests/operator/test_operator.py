@@ -395,6 +395,8 @@ async def test_restarting_operator_mid_sale_changes_nothing(
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     scale = apps.read_namespaced_deployment_scale("ticketing-retry-worker", kube_namespace)
     assert scale.spec.replicas == 3
+    events = client.CoreV1Api(kube_api).list_namespaced_event(kube_namespace).items
+    assert [e.message for e in events if e.reason == "PhaseChanged"] == ["New -> OnSale"]
     patch_spec(objects, kube_namespace, "encore", {"admission": {"tps": 90}})
     await eventually(
         config_probe(redis_client, prefix, "encore"),
