@@ -26,6 +26,8 @@ _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {
     "color_message",
 }
 
+_PLAIN = (str, int, float, bool, type(None))
+
 HTTP_REQUESTS = Counter(
     "ticketing_http_requests_total",
     "HTTP requests handled, by service, route template, method and status code.",
@@ -59,7 +61,9 @@ class JsonFormatter(logging.Formatter):
         if (message_id := message_id_var.get()) is not None:
             line["message_id"] = message_id
         for key, value in vars(record).items():
-            if key not in _RECORD_FIELDS:
+            # Plain values only: libraries such as kopf attach whole objects (its settings) to
+            # every record, which would bury the line and could carry secrets.
+            if key not in _RECORD_FIELDS and isinstance(value, _PLAIN):
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
