@@ -5,13 +5,14 @@ import argparse
 import asyncio
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 from ticketing.devstack.ports import PortTaken
 from ticketing.devstack.process import ServerNotReady
 from ticketing.devstack.servers import MissingPrerequisite
 
-from loadtest.platform import PlatformNotReady
+from loadtest.platform import Platform, PlatformNotReady
 from loadtest.report.record import RunRecord
 from loadtest.report.write import RESULTS_DIR, summary_lines, write_report
 from loadtest.run import run_scenario
@@ -22,8 +23,9 @@ def _run(args: argparse.Namespace) -> int:
     sale = scenario(args.scenario)
     results = args.results or RESULTS_DIR / sale.name
     with tempfile.TemporaryDirectory(prefix="loadtest-") as work:
+        platform = Platform(Path(work), uuid.uuid4().hex[:8])
         report = asyncio.run(
-            run_scenario(sale, results, Path(work), lambda line: print(line, flush=True))
+            run_scenario(sale, results, platform, lambda line: print(line, flush=True))
         )
     print("\n".join(summary_lines(RunRecord.load(report.directory / "run.json"), report.broken)))
     print(f"report: {report.markdown}")

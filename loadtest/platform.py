@@ -43,14 +43,20 @@ def missing_services() -> list[str]:
 
 @dataclass
 class Platform:
+    """`stack`: servers someone else started and stops (the test session's); by default the
+    platform starts its own on free ports and stops them."""
+
     run_dir: Path
     run_id: str
-    stack: LocalStack = field(init=False)
+    stack: LocalStack | None = None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.stack = LocalStack(self.run_dir / "servers", StackPorts.from_env())
+        self.owns_stack = self.stack is None
+        if self.stack is None:
+            self.stack = LocalStack(self.run_dir / "servers", StackPorts.from_env())
+        self.servers: LocalStack = self.stack
 
     @property
     def key_prefix(self) -> str:
@@ -62,7 +68,7 @@ class Platform:
 
     @property
     def database_url(self) -> str:
-        return f"{self.stack.mariadb.url}/lt_{self.run_id}"
+        return f"{self.servers.mariadb.url}/lt_{self.run_id}"
 
     @property
     def urls(self) -> ServiceUrls:
@@ -73,7 +79,7 @@ class Platform:
 
     def service_env(self, scenario: Scenario) -> dict[str, str]:
         return {
-            **self.stack.env(),
+            **self.servers.env(),
             "TICKETING_DATABASE_URL": self.database_url,
             "TICKETING_REDIS_KEY_PREFIX": self.key_prefix,
             "TICKETING_KAFKA_TOPIC_PREFIX": self.topic_prefix,
@@ -83,7 +89,8 @@ class Platform:
         }
 
     def start_servers(self) -> None:
-        self.stack.start()
+        if self.owns_stack:
+            self.servers.start()
 
     async def prepare_storage(self) -> None:
         """The run's database; the services create their Kafka topics themselves."""
@@ -113,9 +120,7 @@ class Platform:
             self.ports[name] = free_port()
         env["TICKETING_EVENT_SERVICE_URL"] = self.urls.event
         for name in [*registry.APPS, *registry.WORKERS]:
-            argv = [sys.executable, "-m", "ticketing", name]
-            if name in self.ports:
-                argv += ["--port", str(self.ports[name])]
+            argv = self.argv(name)
             process = ManagedProcess(
                 name, argv, self.run_dir / "logs" / f"{name}.log", env, REPO_ROOT
             )
@@ -127,11 +132,17 @@ class Platform:
             except ServerNotReady as exc:
                 raise PlatformNotReady(f"{name} did not become ready: {exc}") from exc
 
+    def argv(self, name: str) -> list[str]:
+        """How to run one service or worker: the platform's own entry point."""
+        port = ["--port", str(self.ports[name])] if name in self.ports else []
+        return [sys.executable, "-m", "ticketing", name, *port]
+
     def stop(self) -> None:
         for process in self.processes.values():
             with suppress(ProcessLookupError):
                 process.stop()
-        self.stack.stop()
+        if self.owns_stack:
+            self.servers.stop()
 
 
 def _ready(port: int) -> bool:

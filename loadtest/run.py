@@ -3,7 +3,6 @@ let the platform settle, check integrity, write the report, take everything down
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,7 +78,7 @@ async def open_sale(
         pre_queue_minutes=0,
         phase=Phase.ON_SALE,
     )
-    redis = aioredis.Redis.from_url(platform.stack.redis.url)
+    redis = aioredis.Redis.from_url(platform.servers.redis.url)
     try:
         await write_sale_config(redis, platform.key_prefix, config)
     finally:
@@ -124,7 +123,7 @@ async def _judge(
     platform: Platform, scenario: Scenario, recorder: Recorder, started_at: str, seconds: float
 ) -> RunRecord:
     engine = create_async_engine(platform.database_url)
-    redis = aioredis.Redis.from_url(platform.stack.redis.url)
+    redis = aioredis.Redis.from_url(platform.servers.redis.url)
     try:
         integrity = await check_integrity(
             engine, redis, platform.key_prefix, scenario.event_id, scenario.seats,
@@ -141,25 +140,25 @@ async def _judge(
         seats=scenario.seats,
         arrived=recorder.arrived,
         outcomes=dict(recorder.outcomes),
+        failures=dict(recorder.failures),
         requests=recorder.requests,
         errors=recorder.errors,
         admissions=sorted(recorder.admissions),
         queue=recorder.queue,
         latencies_ms=recorder.latencies_ms,
         integrity=integrity,
-        kafka=await kafka_figures(platform.stack.kafka.bootstrap, platform.topic_prefix),
+        kafka=await kafka_figures(platform.servers.kafka.bootstrap, platform.topic_prefix),
         notes=NOTES,
     )
 
 
 async def run_scenario(
-    scenario: Scenario, results: Path, work_dir: Path, progress: Progress
+    scenario: Scenario, results: Path, platform: Platform, progress: Progress
 ) -> Report:
     """The whole run; the platform is stopped whatever happens."""
     settings = CommonSettings()
-    platform = Platform(work_dir, uuid.uuid4().hex[:8])
     try:
-        progress(f"starting Redis, MariaDB, Kafka and the services under {work_dir}")
+        progress(f"starting the platform under {platform.run_dir}")
         await start_platform(platform, scenario)
         progress(f"services ready: {', '.join(f'{n}:{p}' for n, p in platform.ports.items())}")
         async with httpx.AsyncClient(timeout=30) as http:

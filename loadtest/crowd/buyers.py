@@ -40,7 +40,11 @@ OUTCOME_OF_STATUS = {"CONFIRMED": "bought", "FAILED": "payment_failed", "PENDING
 
 
 class Refused(Exception):
-    """The platform answered a step with an error status; the buyer gives up."""
+    """The platform answered a step with an error status (0: no answer); the buyer gives up."""
+
+    def __init__(self, step: str, status: int, detail: str) -> None:
+        super().__init__(f"{step}: HTTP {status} {detail}".rstrip())
+        self.status = status
 
 
 @dataclass
@@ -54,7 +58,11 @@ class Buyer:
     rng: random.Random
     deadline: float
 
-    async def call(self, call: Call, expected: tuple[int, ...] = (200, 201)) -> Any:
+    async def call(
+        self, call: Call, expected: tuple[int, ...] = (200, 201), refusals: tuple[int, ...] = ()
+    ) -> Any:
+        """The answer's body; raises Refused otherwise. `refusals` are answers the sale gives by
+        design (a seat just taken, a place in line given up): they are not counted as errors."""
         started = time.monotonic()
         try:
             reply = await self.http.request(
@@ -62,14 +70,17 @@ class Buyer:
             )
         except httpx.HTTPError as exc:
             self.recorder.answer(False)
-            raise Refused(f"{call.step}: {type(exc).__name__}") from exc
+            self.recorder.failed(f"{call.step}: {type(exc).__name__}")
+            raise Refused(call.step, 0, type(exc).__name__) from exc
         ok = reply.status_code in expected
-        # A refusal the sale expects (a seat taken, a hold expired) is an answer, not an error.
-        self.recorder.answer(ok or reply.status_code in (409, 410))
+        by_design = reply.status_code in refusals
+        self.recorder.answer(ok or by_design)
+        if not ok and not by_design:
+            self.recorder.failed(f"{call.step}: HTTP {reply.status_code} {_detail(reply)}")
         if call.step in ("join", "hold"):
             self.recorder.latency(call.step, started)
         if not ok:
-            raise Refused(f"{call.step}: HTTP {reply.status_code}")
+            raise Refused(call.step, reply.status_code, _detail(reply))
         return reply.json() if reply.content else None
 
     async def sign_in(self) -> str:
@@ -89,7 +100,7 @@ class Buyer:
             )
         while time.monotonic() < self.deadline:
             await asyncio.sleep(POLL_SECONDS)
-            place = place_from(await self.call(self.api.place(token)))
+            place = place_from(await self.call(self.api.place(token), refusals=(404,)))
             self.recorder.saw(place)
             if place.state != QueueState.WAITING:
                 return place
@@ -102,9 +113,11 @@ class Buyer:
                 return None
             seats = self.rng.sample(free, min(self.scenario.seats_per_buyer, len(free)))
             try:
-                body = await self.call(self.api.hold(token, admission_token, seats))
+                body = await self.call(
+                    self.api.hold(token, admission_token, seats), refusals=(409,)
+                )
             except Refused as refused:
-                if "HTTP 409" in str(refused):
+                if refused.status == 409:
                     continue
                 raise
             held = reservation_id(body)
@@ -185,7 +198,7 @@ async def run_crowd(
             try:
                 recorder.outcome(await buyer.run())
             except Refused as refused:
-                recorder.outcome(f"refused at {str(refused).split(':')[0]}")
+                recorder.outcome(f"refused at {refused}")
 
         tasks = [
             asyncio.create_task(arrive(i, offset))
@@ -196,3 +209,13 @@ async def run_crowd(
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
         recorder.outcomes["unfinished"] += len(unfinished)
+
+
+def _detail(reply: httpx.Response) -> str:
+    """The refusal's reason, as FastAPI services put it in "detail", kept short for the report."""
+    try:
+        body = reply.json()
+    except ValueError:
+        return ""
+    detail = body.get("detail", "") if isinstance(body, dict) else ""
+    return str(detail)[:80]

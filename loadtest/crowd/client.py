@@ -70,31 +70,22 @@ class SaleApi:
         body = {"email": email, "password": password}
         return Call("login", "POST", f"{self.urls.user}/auth/login", body)
 
+    @property
+    def _line(self) -> str:
+        return f"{self.urls.queue}/sales/{self.event_id}/queue"
+
     def join(self, token: str) -> Call:
-        return Call(
-            "join", "POST", f"{self.urls.queue}/events/{self.event_id}/queue", None, _bearer(token)
-        )
+        return Call("join", "POST", self._line, None, _bearer(token))
 
     def place(self, token: str) -> Call:
-        return Call(
-            "poll",
-            "GET",
-            f"{self.urls.queue}/events/{self.event_id}/queue/me",
-            None,
-            _bearer(token),
-        )
+        return Call("poll", "GET", self._line, None, _bearer(token))
 
     def leave(self, token: str) -> Call:
-        return Call(
-            "leave",
-            "DELETE",
-            f"{self.urls.queue}/events/{self.event_id}/queue/me",
-            None,
-            _bearer(token),
-        )
+        return Call("leave", "DELETE", self._line, None, _bearer(token))
 
     def waiting_socket(self, token: str) -> str:
-        return f"{_ws(self.urls.queue)}/events/{self.event_id}/queue/ws?token={quote(token)}"
+        """Join and watch; browsers cannot set headers on a WebSocket, so the token is a query."""
+        return f"{_ws(self._line)}/ws?access_token={quote(token)}"
 
     def free_seats(self, token: str) -> Call:
         url = f"{self.urls.seat}/events/{self.event_id}/seats"

@@ -21,6 +21,7 @@ class Recorder:
     started: float = field(default_factory=time.monotonic)
     latencies_ms: dict[str, list[float]] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
     admissions: list[float] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
     queue: list[QueueSample] = field(default_factory=list)
@@ -65,6 +66,10 @@ class Recorder:
         waiting = self.server_waiting if self.server_waiting is not None else self.waiting
         active = self.server_active if self.server_active is not None else self.active
         self.queue.append(QueueSample(t=self.now(), waiting=waiting, active=active))
+
+    def failed(self, reason: str) -> None:
+        """An error worth reading in the report, counted by its (short) reason."""
+        self.failures[reason[:120]] += 1
 
     def outcome(self, name: str) -> None:
         self.outcomes[name] += 1

@@ -33,12 +33,14 @@ async def wait_on_socket(url: str, recorder: Recorder, deadline: float) -> Place
                     if place.state != QueueState.WAITING:
                         recorder.answer(True)
                         return place
-    except (OSError, WebSocketException, ValueError, KeyError):
+    except (OSError, WebSocketException, ValueError, KeyError) as exc:
         recorder.answer(False)
+        recorder.failed(f"waiting socket: {type(exc).__name__}: {exc}")
         return None
     except TimeoutError:
         return None
     recorder.answer(False)
+    recorder.failed("waiting socket: closed by the server before admission")
     return None
 
 

@@ -28,7 +28,8 @@ def admitted_per_second(record: RunRecord) -> list[int]:
 
 
 def backlog_seconds(record: RunRecord) -> list[int]:
-    """Whole seconds in which people waited throughout, so the rate limit, not the crowd, bound.
+    """Whole seconds in which at least a second's worth of admissions (TPS) waited throughout,
+    so the rate limit, not the crowd's arrival, bound the admissions.
 
     Without queue samples: the seconds strictly between the first and the last admission.
     """
@@ -40,7 +41,7 @@ def backlog_seconds(record: RunRecord) -> list[int]:
     backlogged = []
     for second in range(first, last + 1):
         inside = [s.waiting for s in record.queue if second <= s.t <= second + 1]
-        if inside and min(inside) > 0:
+        if inside and min(inside) >= record.tps:
             backlogged.append(second)
     return backlogged
 

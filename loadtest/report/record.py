@@ -38,6 +38,7 @@ class RunRecord(BaseModel):
     seats: int
     arrived: int
     outcomes: dict[str, int] = Field(default_factory=dict)
+    failures: dict[str, int] = Field(default_factory=dict, description="errors by reason")
     requests: int = 0
     errors: int = 0
     admissions: list[float] = Field(default_factory=list, description="seconds from start")

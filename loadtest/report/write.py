@@ -70,6 +70,13 @@ def render_markdown(record: RunRecord, scenario: Scenario, broken: list[str]) ->
         "|---|---:|",
         *(f"| {name} | {count} |" for name, count in sorted(record.outcomes.items())),
         "",
+        "## Errors by reason",
+        "",
+        *(
+            [f"- {count} x {reason}" for reason, count in sorted(record.failures.items())]
+            or ["None."]
+        ),
+        "",
         "## Integrity (checked in MySQL and Redis after the run)",
         "",
         "| figure | value |",

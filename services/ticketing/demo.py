@@ -11,6 +11,7 @@ import asyncio
 import sys
 import tempfile
 import urllib.request
+import uuid
 from pathlib import Path
 
 from loadtest.platform import Platform, missing_services
@@ -29,7 +30,7 @@ def _say(line: str) -> None:
 
 async def _sale(sale: Scenario, work: Path) -> int:
     results = RESULTS_DIR / sale.name
-    report = await run_scenario(sale, results, work, _say)
+    report = await run_scenario(sale, results, Platform(work, uuid.uuid4().hex[:8]), _say)
     _say("")
     for line in summary_lines(RunRecord.load(report.directory / "run.json"), report.broken):
         _say(line.replace("**", ""))
@@ -50,7 +51,7 @@ async def _platform_only(sale: Scenario, work: Path, missing: list[str]) -> int:
     try:
         _say("starting Redis, MariaDB and Kafka on free loopback ports ...")
         await asyncio.to_thread(platform.start_servers)
-        stack = platform.stack
+        stack = platform.servers
         _say(f"  Redis    {stack.redis.url}  answers PING")
         _say(f"  MariaDB  127.0.0.1:{stack.mariadb.port}  answers SELECT 1")
         _say(f"  Kafka    {stack.kafka.bootstrap}  answers a metadata request")

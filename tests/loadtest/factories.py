@@ -13,16 +13,12 @@ def make_run(
     hold_ms: float = 40.0,
     errors: int = 0,
 ) -> RunRecord:
-    """A 20 s smoke-like run: a backlog from second 2 to 12, admissions at the given rate."""
+    """A 20 s smoke-like run: a line of 200 from second 1.5 to 12.5, admissions at the given
+    rate from second 2 to 12."""
     sale = scenario(name)
     rate = admitted_per_second if admitted_per_second is not None else int(sale.tps)
     admissions = [2 + second + i / rate for second in range(10) for i in range(rate)]
-    queue = [
-        QueueSample(
-            t=t / 2, waiting=max(0, 250 - int(t / 2 * 20)) if 3 <= t <= 25 else 0, active=40
-        )
-        for t in range(41)
-    ]
+    queue = [QueueSample(t=t / 2, waiting=200 if 3 <= t <= 25 else 0, active=40) for t in range(41)]
     return RunRecord(
         scenario=name,
         started_at="2026-12-01T12:00:00+00:00",
