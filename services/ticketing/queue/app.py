@@ -1,0 +1,54 @@
+"""The queue service's app: `python -m ticketing queue` (the waiting room and its web page)."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from ticketing.common.http import ReadinessCheck
+from ticketing.common.http import create_app as create_service_app
+from ticketing.common.resources import open_redis, redis_ready
+from ticketing.queue.admission import AdmissionWorker
+from ticketing.queue.hub import Hub
+from ticketing.queue.routes import router
+from ticketing.queue.settings import QueueSettings, get_settings
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def create_app(settings: QueueSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Mapping[str, ReadinessCheck]]:
+        async with open_redis(settings.redis_url) as client:
+            app.state.redis = client
+            app.state.hub = hub = Hub(client, settings)
+            tasks = [asyncio.create_task(hub.run(), name="queue-hub")]
+            if settings.queue_run_admission:
+                worker = AdmissionWorker(client, settings)
+                tasks.append(asyncio.create_task(worker.run(), name="queue-admission"))
+            try:
+                yield {"redis": redis_ready(client)}
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    app = create_service_app(
+        service="queue",
+        settings=settings,
+        lifespan=lifespan,
+        routers=[router],
+        description="The waiting room: join, live position, admission tokens, fairness record.",
+    )
+    app.mount("/app", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    app.add_api_route("/", lambda: RedirectResponse("/app/"), include_in_schema=False)
+    return app

@@ -1,0 +1,57 @@
+"""Dependencies of the queue service's routes."""
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
+
+from ticketing.common.auth_deps import current_principal
+from ticketing.common.resources import RedisDep
+from ticketing.common.sale_config import SaleConfig, read_sale_config
+from ticketing.common.tokens import Principal
+from ticketing.queue.hub import Hub
+from ticketing.queue.metrics import TOKEN_REJECTIONS
+from ticketing.queue.settings import QueueSettings
+
+# Sale ids go into Redis hash tags, so braces and other surprises are refused at the door.
+EventId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+_bearer = HTTPBearer(auto_error=False, description="The access token from POST /auth/login")
+
+
+# HTTPConnection rather than Request: the WebSocket route uses these too.
+def get_queue_settings(connection: HTTPConnection) -> QueueSettings:
+    settings: QueueSettings = connection.app.state.settings
+    return settings
+
+
+def get_hub(connection: HTTPConnection) -> Hub:
+    hub: Hub = connection.app.state.hub
+    return hub
+
+
+async def counted_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, as `CurrentUser` resolves it, with refused login tokens counted."""
+    try:
+        return await current_principal(request, credentials)
+    except HTTPException as exc:
+        TOKEN_REJECTIONS.labels(str(exc.detail)).inc()
+        raise
+
+
+SettingsDep = Annotated[QueueSettings, Depends(get_queue_settings)]
+
+
+async def sale_config(event_id: EventId, client: RedisDep, settings: SettingsDep) -> SaleConfig:
+    config = await read_sale_config(client, settings.redis_key_prefix, event_id)
+    if config is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sale {event_id!r} is configured")
+    return config
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+QueueUser = Annotated[Principal, Depends(counted_principal)]
+SaleDep = Annotated[SaleConfig, Depends(sale_config)]

@@ -1,0 +1,133 @@
+"""The waiting room's HTTP and WebSocket routes: join, watch, poll, leave, and the fairness record."""
+
+import contextlib
+
+from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
+from fastapi.responses import PlainTextResponse
+from redis.exceptions import RedisError
+
+from ticketing.common.sale_config import read_sale_config
+from ticketing.common.tokens import TokenRejected, verify_access_token
+from ticketing.queue import fairness
+from ticketing.queue.deps import EventId, HubDep, QueueUser, SaleDep, SettingsDep
+from ticketing.queue.hub import Listener, Status
+from ticketing.queue.metrics import QUEUE_SOCKETS, TOKEN_REJECTIONS
+from ticketing.queue.store import Place, PlaceState
+
+router = APIRouter(tags=["queue"])
+
+# WebSocket close codes in the private range: the browser sees why it was turned away.
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NO_SALE = 4404
+CLOSE_REFUSED = 4409
+
+_REFUSALS = {
+    PlaceState.NOT_OPEN: "the waiting room is not open yet",
+    PlaceState.CLOSED: "the sale has closed",
+}
+
+
+def _refuse(place: Place) -> None:
+    if place.state in _REFUSALS:
+        raise HTTPException(status.HTTP_409_CONFLICT, _REFUSALS[place.state])
+
+
+@router.post("/sales/{event_id}/queue", summary="Join the line (again: same place)")
+async def join(event_id: EventId, user: QueueUser, sale: SaleDep, hub: HubDep) -> Status:
+    view = hub.view(event_id)
+    place = await view.queue.join(user.user_id, sale)
+    _refuse(place)
+    await hub.refresh(view, hub.settings.queue_push_interval_seconds)
+    return (await hub.status(view, user.user_id, place))[1]
+
+
+@router.get("/sales/{event_id}/queue", summary="Where the caller stands (poll every 1-2 s)")
+async def poll(event_id: EventId, user: QueueUser, sale: SaleDep, hub: HubDep) -> Status:
+    view = hub.view(event_id)
+    place = await view.queue.join(user.user_id, sale, create=False)
+    if place.state is PlaceState.NONE:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "you are not in this sale's line")
+    await hub.refresh(view, hub.settings.queue_push_interval_seconds)
+    return (await hub.status(view, user.user_id, place))[1]
+
+
+@router.delete(
+    "/sales/{event_id}/queue", status_code=status.HTTP_204_NO_CONTENT, summary="Leave the line"
+)
+async def leave(event_id: EventId, user: QueueUser, hub: HubDep, settings: SettingsDep) -> None:
+    # Backdated beyond the grace period: the next sweep removes the place.
+    await hub.view(event_id).queue.mark_away(user.user_id, settings.queue_grace_seconds + 1)
+
+
+@router.get("/sales/{event_id}/fairness", summary="The pre-queue's seed commitment, and the seed")
+async def fairness_record(event_id: EventId, _: SaleDep, hub: HubDep) -> Status:
+    record = await hub.view(event_id).queue.fairness_record()
+    return {
+        "commitment": record.commitment,
+        "seed": record.seed,
+        "prequeue_size": record.prequeue_size,
+        "rule": fairness.RULE,
+    }
+
+
+@router.get(
+    "/sales/{event_id}/fairness/order",
+    response_class=PlainTextResponse,
+    summary="The pre-queue's users in the order they are served, one a line",
+)
+async def fairness_order(event_id: EventId, _: SaleDep, hub: HubDep) -> str:
+    record = await hub.view(event_id).queue.fairness_record()
+    if record.seed is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "the pre-queue is ordered when the sale opens"
+        )
+    return "".join(f"{user}\n" for user in record.order)
+
+
+@router.websocket("/sales/{event_id}/queue/ws")
+async def watch(
+    websocket: WebSocket,
+    event_id: EventId,
+    hub: HubDep,
+    settings: SettingsDep,
+    access_token: str = Query(description="the login token (browsers cannot set headers here)"),
+) -> None:
+    """Join and watch: a position message every push interval until admitted, then the token."""
+    try:
+        user = verify_access_token(settings, access_token)
+    except TokenRejected as exc:
+        TOKEN_REJECTIONS.labels(exc.reason).inc()
+        await websocket.close(CLOSE_UNAUTHORIZED, exc.reason)
+        return
+    sale = await read_sale_config(hub.client, settings.redis_key_prefix, event_id)
+    if sale is None:
+        await websocket.close(CLOSE_NO_SALE, f"no sale {event_id!r} is configured")
+        return
+    place = await hub.view(event_id).queue.join(user.user_id, sale)
+    if place.state in _REFUSALS:
+        await websocket.close(CLOSE_REFUSED, _REFUSALS[place.state])
+        return
+    await websocket.accept()
+
+    async def send(message: Status) -> None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await websocket.send_json(message)
+
+    listener = Listener(user.user_id, place, send)
+    QUEUE_SOCKETS.inc()
+    try:
+        await hub.connect(event_id, listener)
+        while True:
+            # The client may say {"type": "leave"}; anything else is ignored.
+            if (await websocket.receive_json()).get("type") == "leave":
+                await hub.view(event_id).queue.mark_away(
+                    user.user_id, settings.queue_grace_seconds + 1
+                )
+                listener.done = True
+                await websocket.close()
+                return
+    except (WebSocketDisconnect, RedisError, ValueError):
+        pass
+    finally:
+        QUEUE_SOCKETS.dec()
+        await hub.disconnect(event_id, listener)
