@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the local platform runs: Redis and MariaDB servers.
+# Installs the Debian packages the local platform runs: Redis and MariaDB servers, and the
+# Chromium the browser test of the web page drives headless.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-PACKAGES=(redis-server mariadb-server mariadb-client)
+PACKAGES=(redis-server mariadb-server mariadb-client chromium)
 if [ -n "${TICKETING_EXTRA_DEBIAN_PACKAGES:-}" ]; then
     read -r -a extra <<<"$TICKETING_EXTRA_DEBIAN_PACKAGES"
     PACKAGES+=("${extra[@]}")
