@@ -1,0 +1,110 @@
+"""Shared parts of the performance benchmarks (`python -m loadtest.bench_*`): real servers on free
+ports, the median of several runs, `redis-benchmark` as the ceiling, and the printed table.
+
+Every figure is printed with the load average at the time it was taken, because the machines
+these run on are often shared and a figure means little without it.
+"""
+
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ticketing.devstack.ports import free_port
+from ticketing.devstack.servers import RedisServer
+from ticketing.devstack.stack import LocalStack, StackPorts
+
+
+class BenchmarkFailed(RuntimeError):
+    """A benchmark could not produce its figure (a tool is missing or gave no result)."""
+
+
+def load_average() -> float:
+    """The one-minute load average, printed next to each figure."""
+    return os.getloadavg()[0]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One run's figure and the load average when it ended."""
+
+    value: float
+    load: float
+
+
+def median(samples: Sequence[Sample]) -> Sample:
+    """The median figure, with the median load of the runs it came from."""
+    return Sample(
+        statistics.median(s.value for s in samples), statistics.median(s.load for s in samples)
+    )
+
+
+def spread(samples: Sequence[Sample]) -> str:
+    """`min..max` of the runs, to show how steady the median is."""
+    values = [s.value for s in samples]
+    return f"{min(values):,.0f}..{max(values):,.0f}"
+
+
+@contextlib.contextmanager
+def run_dir(prefix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=prefix) as path:
+        yield Path(path)
+
+
+@contextlib.contextmanager
+def redis_server(directory: Path) -> Iterator[RedisServer]:
+    """A Redis of its own, configured as the platform runs it (ticketing.devstack)."""
+    server = RedisServer(directory, free_port())
+    server.start()
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.process.stop()
+
+
+@contextlib.contextmanager
+def local_stack(directory: Path) -> Iterator[LocalStack]:
+    """Redis, MariaDB and Kafka on free ports, stopped on the way out."""
+    stack = LocalStack(directory, StackPorts.from_env())
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def redis_benchmark(
+    port: int, command: Sequence[str], requests: int, clients: int = 50, keyspace: int = 0
+) -> float:
+    """Requests per second `redis-benchmark` reaches for `command`: `clients` connections, no
+    pipelining; with `keyspace`, each `__rand_int__` in the command becomes a random number below
+    it (12 digits, zero-padded)."""
+    binary = shutil.which("redis-benchmark")
+    if binary is None:
+        raise BenchmarkFailed("redis-benchmark is not installed: apt-get install redis-tools")
+    argv = [binary, "-p", str(port), "-c", str(clients), "-n", str(requests), "--csv"]
+    if keyspace:
+        argv += ["-r", str(keyspace)]
+    result = subprocess.run(
+        [*argv, *command], capture_output=True, text=True, timeout=300, check=False
+    )
+    # --csv prints a header line, then `"<command>","<rps>",...` for the one test run.
+    lines = [line for line in result.stdout.splitlines() if line and not line.startswith('"test"')]
+    if result.returncode != 0 or not lines:
+        raise BenchmarkFailed(f"redis-benchmark failed: {result.stderr or result.stdout}")
+    return float(lines[-1].split(",")[1].strip('"'))
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+    return "\n".join(lines)
