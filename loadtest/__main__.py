@@ -24,6 +24,7 @@ def _run(args: argparse.Namespace) -> int:
     results = args.results or RESULTS_DIR / sale.name
     with tempfile.TemporaryDirectory(prefix="loadtest-") as work:
         platform = Platform(Path(work), uuid.uuid4().hex[:8])
+        platform.keep_logs()
         report = asyncio.run(
             run_scenario(sale, results, platform, lambda line: print(line, flush=True))
         )

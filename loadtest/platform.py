@@ -5,6 +5,7 @@ Each run gets its own database, Redis key prefix and Kafka topic prefix, so runs
 """
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -89,6 +90,12 @@ class Platform:
             "TICKETING_GATEWAY_FAILURE_RATE": str(scenario.behaviour.payment_failure_rate),
             "TICKETING_LOG_LEVEL": "WARNING",
         }
+
+    def keep_logs(self) -> None:
+        """This process's own log lines (Kafka clients retrying while the broker starts) go
+        to a file beside the services' logs, so the console shows only the run's progress."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(filename=self.run_dir / "loadtest.log", level=logging.INFO, force=True)
 
     def start_servers(self) -> None:
         if self.owns_stack:

@@ -30,7 +30,9 @@ def _say(line: str) -> None:
 
 async def _sale(sale: Scenario, work: Path) -> int:
     results = RESULTS_DIR / sale.name
-    report = await run_scenario(sale, results, Platform(work, uuid.uuid4().hex[:8]), _say)
+    platform = Platform(work, uuid.uuid4().hex[:8])
+    platform.keep_logs()
+    report = await run_scenario(sale, results, platform, _say)
     _say("")
     for line in summary_lines(RunRecord.load(report.directory / "run.json"), report.broken):
         _say(line.replace("**", ""))
@@ -48,6 +50,7 @@ def _answers(port: int) -> str:
 
 async def _platform_only(sale: Scenario, work: Path, missing: list[str]) -> int:
     platform = Platform(work, "demo")
+    platform.keep_logs()
     try:
         _say("starting Redis, MariaDB and Kafka on free loopback ports ...")
         await asyncio.to_thread(platform.start_servers)
