@@ -22,12 +22,14 @@ APPS: dict[str, str] = {
     "seat": "ticketing.seat.app:create_app",
     "reservation": "ticketing.reservation.app:create_app",
     "payment": "ticketing.payment.app:create_app",
+    "queue": "ticketing.queue.app:create_app",
 }
 
 WORKERS: dict[str, str] = {
     "retry-consumer": "ticketing.retry.processes:retry_consumer",
     "retry-worker": "ticketing.retry.processes:retry_worker",
     "operator": "ticketing_operator.run:run",
+    "queue-admission": "ticketing.queue.admission:run_worker",
 }
 
 
