@@ -1,5 +1,7 @@
 """The one question the seat service asks the event service: which venue is this event in?"""
 
+from urllib.parse import quote
+
 import httpx
 
 from ticketing.common.errors import PermanentError, TemporaryError
@@ -15,7 +17,8 @@ class EventServiceUnavailable(TemporaryError):
 
 async def venue_of_event(client: httpx.AsyncClient, event_id: str) -> str:
     try:
-        response = await client.get(f"/events/{event_id}")
+        # Quoted: an id with control characters or slashes must stay one path segment.
+        response = await client.get(f"/events/{quote(event_id, safe='')}")
     except httpx.HTTPError as exc:
         raise EventServiceUnavailable("event service unavailable") from exc
     if response.status_code == httpx.codes.NOT_FOUND:
