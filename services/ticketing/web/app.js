@@ -102,7 +102,7 @@ async function loadSeats() {
     const list = Array.isArray(seats) ? seats : seats.seats || [];
     for (const seat of list) {
       const button = document.createElement("button");
-      const id = seat.seat_id || seat.id;
+      const id = seat.id;
       button.textContent = id;
       button.disabled = seat.state !== undefined && seat.state !== "free";
       button.onclick = () => toggleSeat(id, button);
@@ -139,7 +139,7 @@ async function pay() {
   $("pay").disabled = true;
   for (let attempt = 0; attempt < 60; attempt += 1) {
     const reservation = await call(api.reservation, `/reservations/${state.reservation.id}`);
-    if (reservation.status === "CONFIRMED" || reservation.status === "FAILED" || reservation.status === "EXPIRED") {
+    if (["CONFIRMED", "FAILED", "EXPIRED", "CANCELLED"].includes(reservation.status)) {
       $("ticket").textContent = JSON.stringify(reservation, null, 2);
       show("ticket-step");
       return;
