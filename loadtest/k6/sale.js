@@ -5,6 +5,7 @@ import { Counter, Trend } from "k6/metrics";
 import ws from "k6/ws";
 
 import { SaleApi } from "./lib/api.js";
+import { mintToken } from "./lib/login.js";
 import { STEPS, buildOptions, pickBehaviour, stepMetric, waitsOnWebSocket } from "./lib/options.js";
 import { placeOf } from "./lib/place.js";
 
@@ -62,8 +63,13 @@ function waitOnSocket(token, deadline) {
   return place;
 }
 
+if (SCENARIO.login === "minted" && !__ENV.JWT_SECRET) {
+  throw new Error(`scenario ${NAME} mints login tokens: pass -e JWT_SECRET=<the platform's TICKETING_JWT_SECRET>`);
+}
+
 function signIn() {
   const email = `k6-${__VU}-${__ITER}-${Date.now()}@load.test`;
+  if (SCENARIO.login === "minted") return mintToken(__ENV.JWT_SECRET, `k6-${__VU}-${__ITER}`, email, 3600);
   const password = "load-test-password-1";
   api.signUp(email, password);
   return api.login(email, password);
