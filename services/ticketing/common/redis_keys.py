@@ -47,6 +47,17 @@ class SaleKeys:
         """String with a TTL: the seats a reservation holds, gone when the hold expires."""
         return self._key(f"hold:{reservation_id}")
 
+    @property
+    def hold_deadlines(self) -> str:
+        """Sorted set: reservation id -> when its hold key expires (ms, Redis time), for every hold
+        not yet sold or released; the orphan reaper visits the ones past due."""
+        return self._key("hold-deadlines")
+
+    @property
+    def hold_owners(self) -> str:
+        """Hash: reservation id -> JSON {"user", "seats"} of each hold in `hold_deadlines`."""
+        return self._key("hold-owners")
+
     # The waiting room's keys (ticketing.queue).
 
     @property
@@ -130,6 +141,11 @@ class RetryKeys:
     def dead_letters_resolved(self, topic: str) -> str:
         """Set: `partition:offset` of the dead letters of `topic` already replayed or purged."""
         return f"{self.prefix}:retry:{{{topic}}}:dlq-resolved"
+
+
+def held_sales_key(prefix: str) -> str:
+    """Set: ids of the sales the reservation service has held seats in (the reaper's round)."""
+    return f"{prefix}:reservation:held-sales"
 
 
 def processed_key(prefix: str, group: str) -> str:

@@ -23,6 +23,7 @@ from ticketing.common.resources import (
 )
 from ticketing.common.topics import RESERVATION_REFUND_REQUESTED, RESERVATION_REQUESTED, Topics
 from ticketing.reservation.consumers import CONSUMED_TOPICS, payment_outcome_handler
+from ticketing.reservation.orphans import OrphanReaper
 from ticketing.reservation.outbox import OutboxRelay
 from ticketing.reservation.routes import router
 from ticketing.reservation.service import ReservationService
@@ -70,7 +71,11 @@ def create_app(settings: ReservationSettings | None = None) -> FastAPI:
             workers = await stack.enter_async_context(
                 background(
                     outbox_relay=relay.run(),
-                    expiry_sweeper=sweep_forever(service, settings.sweep_interval_seconds),
+                    expiry_sweeper=sweep_forever(
+                        service,
+                        OrphanReaper(engine, redis, settings.redis_key_prefix),
+                        settings.sweep_interval_seconds,
+                    ),
                     payment_outcomes=runner.run(),
                 )
             )

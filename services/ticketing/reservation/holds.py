@@ -2,9 +2,12 @@
 
 A seat's state is "free", "held:<reservation id>" or "sold:<reservation id>"; a seat that is
 not a field of the hash does not exist. Each reservation also has a hold key (with a TTL) that
-lists its seats.
+lists its seats, and an entry in the sale's hold index (`hold_deadlines` + `hold_owners`) until
+its seats are sold or released, so that a hold whose reservation was never recorded can be found.
 """
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -16,12 +19,14 @@ from ticketing.common.redis_keys import SaleKeys
 
 FREE = "free"
 
-# KEYS: seats hash, hold key. ARGV: reservation id, hold key TTL (ms), seat ids...
-# All or none: the seats are held only if every one of them exists and is free.
+# KEYS: seats hash, hold key, hold deadlines, hold owners.
+# ARGV: reservation id, hold key TTL (ms), user id, seat ids...
+# All or none: the seats are held only if every one of them exists and is free. The index entry
+# is written in the same script, so no hold can exist that the orphan reaper cannot find.
 HOLD = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_event'} end
 local unknown, taken, seats = {}, {}, {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local state = redis.call('HGET', KEYS[1], ARGV[i])
   if not state then unknown[#unknown + 1] = ARGV[i]
   elseif state ~= 'free' then taken[#taken + 1] = ARGV[i] end
@@ -32,10 +37,14 @@ if #taken > 0 then return {'taken', unpack(taken)} end
 local held = 'held:' .. ARGV[1]
 for _, seat in ipairs(seats) do redis.call('HSET', KEYS[1], seat, held) end
 redis.call('SET', KEYS[2], cjson.encode(seats), 'PX', ARGV[2])
+local now = redis.call('TIME')
+local deadline = now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[3], string.format('%d', deadline), ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], cjson.encode({user = ARGV[3], seats = seats}))
 return {'held'}
 """
 
-# KEYS: seats hash, hold key. ARGV: reservation id, seat ids...
+# KEYS: seats hash, hold key, hold deadlines, hold owners. ARGV: reservation id, seat ids...
 # Frees only seats this reservation still holds: never a seat sold, or held by someone else.
 RELEASE = """
 local held = 'held:' .. ARGV[1]
@@ -47,10 +56,12 @@ for i = 2, #ARGV do
   end
 end
 redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 return freed
 """
 
-# KEYS: seats hash, hold key. ARGV: reservation id, seat ids...
+# KEYS: seats hash, hold key, hold deadlines, hold owners. ARGV: reservation id, seat ids...
 # Runs only after the tickets are committed in MySQL, which is the last word: the seats become
 # sold to this reservation whatever Redis says. Returns the seats that were not held by it.
 SELL = """
@@ -62,7 +73,24 @@ for i = 2, #ARGV do
   redis.call('HSET', KEYS[1], ARGV[i], sold)
 end
 redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 return surprises
+"""
+
+# KEYS: hold deadlines, hold owners. ARGV: how many.
+# Holds whose hold key has expired, by Redis's clock (the one the key's TTL runs on), each as
+# reservation id then its owner's JSON.
+EXPIRED = """
+local now = redis.call('TIME')
+local due = string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000))
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', due, 'LIMIT', 0, ARGV[1])
+local found = {}
+for _, id in ipairs(ids) do
+  found[#found + 1] = id
+  found[#found + 1] = redis.call('HGET', KEYS[2], id)
+end
+return found
 """
 
 
@@ -88,23 +116,35 @@ class SeatsTaken(SeatsRefused):
     summary = "seats already held or sold"
 
 
+@dataclass(frozen=True)
+class ExpiredHold:
+    """A hold whose hold key has expired but whose seats were never sold or released."""
+
+    reservation_id: str
+    user_id: str
+    seat_ids: list[str]
+
+
 class SeatHolds:
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
         self._prefix = prefix
         self._hold = redis.register_script(HOLD)
         self._release = redis.register_script(RELEASE)
         self._sell = redis.register_script(SELL)
+        self._expired = redis.register_script(EXPIRED)
 
     def _keys(self, event_id: str, reservation_id: str) -> list[str]:
         sale = SaleKeys(self._prefix, event_id)
-        return [sale.seats, sale.hold(reservation_id)]
+        return [sale.seats, sale.hold(reservation_id), sale.hold_deadlines, sale.hold_owners]
 
     async def hold(
-        self, event_id: str, reservation_id: str, seat_ids: list[str], ttl_ms: int
+        self, event_id: str, reservation_id: str, user_id: str, seat_ids: list[str], ttl_ms: int
     ) -> None:
         """Hold every seat for the reservation, or none of them."""
         result = await self._run(
-            self._hold, event_id, reservation_id, [reservation_id, ttl_ms, *seat_ids]
+            self._hold,
+            self._keys(event_id, reservation_id),
+            [reservation_id, ttl_ms, user_id, *seat_ids],
         )
         outcome, *seats = (_text(item) for item in result)
         if outcome == "no_event":
@@ -117,22 +157,30 @@ class SeatHolds:
     async def release(self, event_id: str, reservation_id: str, seat_ids: list[str]) -> int:
         """Put back on sale the seats still held by the reservation; how many were freed."""
         freed = await self._run(
-            self._release, event_id, reservation_id, [reservation_id, *seat_ids]
+            self._release, self._keys(event_id, reservation_id), [reservation_id, *seat_ids]
         )
         return int(freed)
 
     async def sell(self, event_id: str, reservation_id: str, seat_ids: list[str]) -> list[str]:
         """Mark the seats sold to the reservation; the seats it did not hold before."""
         surprises = await self._run(
-            self._sell, event_id, reservation_id, [reservation_id, *seat_ids]
+            self._sell, self._keys(event_id, reservation_id), [reservation_id, *seat_ids]
         )
         return [_text(seat) for seat in surprises]
 
-    async def _run(
-        self, script: AsyncScript, event_id: str, reservation_id: str, args: list[str | int]
-    ) -> Any:
+    async def expired(self, event_id: str, limit: int) -> list[ExpiredHold]:
+        """Up to `limit` holds of the sale whose hold key has expired, oldest first."""
+        sale = SaleKeys(self._prefix, event_id)
+        found = await self._run(self._expired, [sale.hold_deadlines, sale.hold_owners], [limit])
+        holds = []
+        for reservation_id, owner in zip(found[::2], found[1::2], strict=True):
+            owned = json.loads(owner)
+            holds.append(ExpiredHold(_text(reservation_id), owned["user"], owned["seats"]))
+        return holds
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
         try:
-            return await script(keys=self._keys(event_id, reservation_id), args=args)
+            return await script(keys=keys, args=args)
         except RedisError as exc:
             raise TemporaryError("seat inventory is unavailable, try again") from exc
 

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.errors import PermanentError, TemporaryError
+from ticketing.common.redis_keys import held_sales_key
 from ticketing.common.sale_config import read_sale_config
 from ticketing.common.sqltypes import utcnow
 from ticketing.reservation import messages
@@ -73,7 +74,7 @@ class ReservationService:
         reservation_id = new_reservation_id()
         expires_at = self._clock() + timedelta(seconds=ttl)
         hold_ms = (ttl + self._settings.hold_key_grace_seconds) * 1000
-        await self._holds.hold(event_id, reservation_id, seat_ids, hold_ms)
+        await self._holds.hold(event_id, reservation_id, user_id, seat_ids, hold_ms)
         # Built only for the winners of the hold: most callers in a rush are refused above.
         reservation = Reservation(
             id=reservation_id,
@@ -206,6 +207,9 @@ class ReservationService:
                 config = await read_sale_config(
                     self._redis, self._settings.redis_key_prefix, event_id
                 )
+                # The orphan reaper visits only the sales listed here. Listing the sale here, once
+                # a second and before any hold in it, keeps the hold itself one round trip.
+                await self._redis.sadd(held_sales_key(self._settings.redis_key_prefix), event_id)
             except RedisError as exc:
                 raise TemporaryError("seat inventory is unavailable, try again") from exc
             ttl = config.hold_ttl_seconds if config else self._settings.default_hold_ttl_seconds
