@@ -101,6 +101,8 @@ class MariaDBServer:
     def __post_init__(self) -> None:
         self.data_dir = self.run_dir / "mariadb"
         self.socket = self.run_dir / "mariadb.sock"
+        # Its own temporary directory: concurrent stacks sharing /tmp broke each other's bootstrap.
+        self.tmp_dir = self.run_dir / "mariadb-tmp"
         self._daemon = _require_binary("mariadbd", "run scripts/install/debian.sh")
         self._install_db = _require_binary("mariadb-install-db", "run scripts/install/debian.sh")
         self.process = ManagedProcess(
@@ -109,6 +111,7 @@ class MariaDBServer:
                 self._daemon,
                 "--no-defaults",
                 f"--datadir={self.data_dir}",
+                f"--tmpdir={self.tmp_dir}",
                 f"--socket={self.socket}",
                 f"--pid-file={self.run_dir / 'mariadb.pid'}",
                 f"--port={self.port}",
@@ -130,6 +133,7 @@ class MariaDBServer:
         return f"mysql+asyncmy://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{self.port}"
 
     def _initialise(self) -> None:
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
         if (self.data_dir / "mysql").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +142,7 @@ class MariaDBServer:
                 self._install_db,
                 "--no-defaults",
                 f"--datadir={self.data_dir}",
+                f"--tmpdir={self.tmp_dir}",
                 "--auth-root-authentication-method=socket",
                 "--skip-test-db",
                 *_run_as_root_flag(),
