@@ -36,6 +36,10 @@ from loadtest.scenarios import Scenario
 POLL_SECONDS = 1.0
 CONFIRM_POLL_SECONDS = 0.2
 HOLD_ATTEMPTS = 3
+# Requests in flight at once. More would queue inside httpx's connection pool, whose request
+# assignment is quadratic in its queue: with thousands waiting the crowd, not the platform,
+# became the bottleneck. A semaphore queues them for free.
+HTTP_CONNECTIONS = 256
 OUTCOME_OF_STATUS = {"CONFIRMED": "bought", "FAILED": "payment_failed", "PENDING": "unconfirmed"}
 
 
@@ -57,21 +61,23 @@ class Buyer:
     person: Person
     rng: random.Random
     deadline: float
+    slots: asyncio.Semaphore
 
     async def call(
         self, call: Call, expected: tuple[int, ...] = (200, 201), refusals: tuple[int, ...] = ()
     ) -> Any:
         """The answer's body; raises Refused otherwise. `refusals` are answers the sale gives by
         design (a seat just taken, a place in line given up): they are not counted as errors."""
-        started = time.monotonic()
-        try:
-            reply = await self.http.request(
-                call.method, call.url, json=call.json, headers=call.headers
-            )
-        except httpx.HTTPError as exc:
-            self.recorder.answer(False)
-            self.recorder.failed(f"{call.step}: {type(exc).__name__}")
-            raise Refused(call.step, 0, type(exc).__name__) from exc
+        async with self.slots:
+            started = time.monotonic()
+            try:
+                reply = await self.http.request(
+                    call.method, call.url, json=call.json, headers=call.headers
+                )
+            except httpx.HTTPError as exc:
+                self.recorder.answer(False)
+                self.recorder.failed(f"{call.step}: {type(exc).__name__}")
+                raise Refused(call.step, 0, type(exc).__name__) from exc
         ok = reply.status_code in expected
         by_design = reply.status_code in refusals
         self.recorder.answer(ok or by_design)
@@ -179,7 +185,10 @@ async def run_crowd(
     """Send the scenario's crowd; returns when every buyer finished or the time limit passed."""
     rng = random.Random(seed)
     deadline = time.monotonic() + scenario.time_limit_seconds
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    limits = httpx.Limits(
+        max_connections=HTTP_CONNECTIONS, max_keepalive_connections=HTTP_CONNECTIONS
+    )
+    slots = asyncio.Semaphore(HTTP_CONNECTIONS)
     async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0)) as http:
 
         async def arrive(index: int, offset: float) -> None:
@@ -194,6 +203,7 @@ async def run_crowd(
                 Person(run_id, index),
                 random.Random(rng.random()),
                 deadline,
+                slots,
             )
             try:
                 recorder.outcome(await buyer.run())
