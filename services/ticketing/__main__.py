@@ -23,6 +23,7 @@ APPS: dict[str, str] = {
     "reservation": "ticketing.reservation.app:create_app",
     "payment": "ticketing.payment.app:create_app",
     "queue": "ticketing.queue.app:create_app",
+    "gateway": "ticketing.gateway.app:create_app",
 }
 
 WORKERS: dict[str, str] = {

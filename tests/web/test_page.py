@@ -2,51 +2,20 @@
 
 import asyncio
 import contextlib
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 from ticketing.common.sale_config import write_sale_config
 from ticketing.common.settings import CommonSettings
 from ticketing.queue.store import SaleQueue
 
 from ..queue.factories import make_queue_settings, publish_sale
 from ..queue.server import login_token, running_queue_service
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).parent / "artifacts"
+from .conftest import keep_screenshots
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def chromium_path() -> str:
-    assert CHROMIUM.exists(), "Chromium is missing: run scripts/install/debian.sh"
-    return str(CHROMIUM)
-
-
-@pytest.fixture
-async def browser(chromium_path: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=chromium_path, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def keep_present(queue: SaleQueue, users: list[str]) -> None:
@@ -99,10 +68,3 @@ async def test_page_joins_watches_position_fall_and_is_admitted(
     assert positions == sorted(positions, reverse=True)
     assert len(positions) >= 3
     keep_screenshots(tmp_path)
-
-
-def keep_screenshots(directory: Path) -> None:
-    """Copy the screenshots where CI and people look for them (tests/web/artifacts/)."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    for shot in directory.glob("*.png"):
-        shutil.copy(shot, ARTIFACTS / shot.name)

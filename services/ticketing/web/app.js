@@ -1,4 +1,4 @@
-// The waiting room page: log in, join, watch the position, pick seats, pay, see the ticket.
+// The waiting room page: log in or sign up, join, watch the position, pick seats, pay, see the ticket.
 // Service addresses come from the query string (?sale=...&user=...&seats=...&reservation=...)
 // and default to this page's origin (behind one ingress every service shares it).
 "use strict";
@@ -37,14 +37,29 @@ async function call(base, path, options = {}) {
 async function login(event) {
   event.preventDefault();
   try {
-    const body = await call(api.user, "/auth/login", {
-      method: "POST",
-      body: JSON.stringify({ email: $("email").value, password: $("password").value }),
-    });
-    useToken(body.access_token);
+    useToken(await logIn());
   } catch (error) {
     notice(`Login failed: ${error.message}`);
   }
+}
+
+async function signUp() {
+  if (!$("login-form").reportValidity()) return;
+  try {
+    await call(api.user, "/users", { method: "POST", body: JSON.stringify(credentials()) });
+    useToken(await logIn());
+  } catch (error) {
+    notice(`Sign-up failed: ${error.message}`);
+  }
+}
+
+function credentials() {
+  return { email: $("email").value, password: $("password").value };
+}
+
+async function logIn() {
+  const body = await call(api.user, "/auth/login", { method: "POST", body: JSON.stringify(credentials()) });
+  return body.access_token;
 }
 
 function useToken(token) {
@@ -137,19 +152,37 @@ async function reserve() {
 async function pay() {
   // Payment runs behind Kafka: the reservation becomes CONFIRMED once it is paid.
   $("pay").disabled = true;
+  $("paying").hidden = false;
   for (let attempt = 0; attempt < 60; attempt += 1) {
-    const reservation = await call(api.reservation, `/reservations/${state.reservation.id}`);
-    if (["CONFIRMED", "FAILED", "EXPIRED", "CANCELLED"].includes(reservation.status)) {
-      $("ticket").textContent = JSON.stringify(reservation, null, 2);
-      show("ticket-step");
-      return;
+    try {
+      const reservation = await call(api.reservation, `/reservations/${state.reservation.id}`);
+      if (["CONFIRMED", "FAILED", "EXPIRED", "CANCELLED"].includes(reservation.status)) {
+        showOutcome(reservation);
+        return;
+      }
+    } catch (error) {
+      notice(`Checking the payment: ${error.message}; trying again.`);
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
   notice("Payment is taking longer than expected; your reservation is kept.");
 }
 
+function showOutcome(reservation) {
+  $("paying").hidden = true;
+  if (reservation.status !== "CONFIRMED") {
+    notice(`Your reservation is ${reservation.status.toLowerCase()}: the seats were not sold to you.`);
+    return;
+  }
+  $("ticket-status").textContent = "Confirmed";
+  $("ticket-event").textContent = reservation.event_id;
+  $("ticket-seats").textContent = reservation.seat_ids.join(", ");
+  $("ticket-id").textContent = reservation.id;
+  show("ticket-step");
+}
+
 $("login-form").addEventListener("submit", login);
+$("sign-up").addEventListener("click", signUp);
 $("join").addEventListener("click", join);
 $("reserve").addEventListener("click", reserve);
 $("pay").addEventListener("click", pay);
