@@ -15,7 +15,11 @@ def run() -> None:
         clusterwide=not namespaces,
         namespaces=namespaces,
         standalone=settings.operator_standalone or None,
-        liveness_endpoint=settings.operator_liveness_endpoint or None,
+        liveness_endpoint=(
+            f"http://0.0.0.0:{settings.operator_health_port}/healthz"
+            if settings.operator_health_port
+            else None
+        ),
         memo=kopf.Memo(operator_settings=settings),
     )
 

@@ -22,8 +22,8 @@ class OperatorSettings(CommonSettings):
     operator_standalone: bool = False
     # Only these namespaces (comma-separated); empty watches the whole cluster.
     operator_namespaces: str = ""
-    # e.g. http://0.0.0.0:8080/healthz for a liveness probe; empty serves none.
-    operator_liveness_endpoint: str = ""
+    # Port of the liveness probe's /healthz (kopf's endpoint, on all interfaces); 0 serves none.
+    operator_health_port: int = 0
 
     # The retry-worker Deployment, in each TicketEvent's namespace, unless its spec names one.
     operator_retry_deployment: str = "ticketing-retry-worker"
