@@ -1,0 +1,116 @@
+"""The gateway in front of a real upstream (uvicorn on a free port): what a client sends
+arrives unchanged, answers come back, WebSockets pass both ways, and a service that is down
+gets a clear 502."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from ticketing.gateway.app import create_app
+from ticketing.gateway.routes import COMPONENTS
+from ticketing.gateway.settings import GatewaySettings
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from .servers import free_port, serving
+
+
+async def echo(request: Request) -> Response:
+    return JSONResponse(
+        {
+            "method": request.method,
+            "path": request.url.path,
+            "query": request.url.query,
+            "body": (await request.body()).decode(),
+            "host": request.headers["host"],
+            "forwarded_for": request.headers.get("x-forwarded-for"),
+        },
+        headers={"Set-Cookie": "a=1", "X-Upstream": "yes"},
+    )
+
+
+async def echo_socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    while (text := await websocket.receive_text()) != "bye":
+        await websocket.send_text(f"echo: {text}")
+    await websocket.close(4000, "you said bye")
+
+
+async def refuse_socket(websocket: WebSocket) -> None:
+    await websocket.close(4401, "token expired")
+
+
+UPSTREAM = Starlette(
+    routes=[
+        WebSocketRoute("/sales/refused/queue/ws", refuse_socket),
+        WebSocketRoute("/{path:path}", echo_socket),
+        Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "DELETE"]),
+    ]
+)
+
+
+def gateway_settings(url: str) -> GatewaySettings:
+    """Every service at `url`: the gateway needs no Redis, database or broker."""
+    return GatewaySettings.model_validate({f"gateway_{name}_url": url for name in COMPONENTS})
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[str]:
+    async with (
+        serving(UPSTREAM) as upstream,
+        serving(create_app(gateway_settings(upstream))) as url,
+    ):
+        yield url
+
+
+async def test_request_arrives_with_its_method_path_query_body_and_host(gateway: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway, trust_env=False) as client:
+        response = await client.put("/events/spring%20fair?x=1&y=a%2Fb", content=b'{"a": 1}')
+    assert response.status_code == 200
+    assert response.json() == {
+        "method": "PUT",
+        "path": "/events/spring fair",
+        "query": "x=1&y=a%2Fb",
+        "body": '{"a": 1}',
+        "host": gateway.removeprefix("http://"),
+        "forwarded_for": "127.0.0.1",
+    }
+    assert response.headers["x-upstream"] == "yes"
+    assert response.headers["set-cookie"] == "a=1"
+
+
+async def test_service_that_is_down_gets_a_502_naming_it() -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    async with (
+        serving(create_app(gateway_settings(closed))) as gateway,
+        httpx.AsyncClient(base_url=gateway, trust_env=False) as client,
+    ):
+        response = await client.get("/events/spring/seats")
+    assert response.status_code == 502
+    assert response.json() == {"detail": "seat is unavailable"}
+
+
+async def test_websocket_messages_pass_both_ways_and_the_close_code_comes_back(
+    gateway: str,
+) -> None:
+    url = "ws" + gateway.removeprefix("http") + "/sales/spring/queue/ws?access_token=t"
+    async with connect(url, proxy=None) as socket:
+        await socket.send("hello")
+        assert await socket.recv() == "echo: hello"
+        await socket.send("bye")
+        with pytest.raises(ConnectionClosed):
+            await socket.recv()
+    assert (socket.close_code, socket.close_reason) == (4000, "you said bye")
+
+
+async def test_websocket_the_service_refuses_is_refused_to_the_browser(gateway: str) -> None:
+    url = "ws" + gateway.removeprefix("http") + "/sales/refused/queue/ws"
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, proxy=None):
+            pass
+    assert refused.value.response.status_code == 403
