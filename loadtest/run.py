@@ -137,6 +137,7 @@ async def _judge(
         started_at=started_at,
         duration_seconds=seconds,
         tps=scenario.tps,
+        max_active=scenario.max_active,
         seats=scenario.seats,
         arrived=recorder.arrived,
         outcomes=dict(recorder.outcomes),

@@ -28,8 +28,9 @@ def admitted_per_second(record: RunRecord) -> list[int]:
 
 
 def backlog_seconds(record: RunRecord) -> list[int]:
-    """Whole seconds in which at least a second's worth of admissions (TPS) waited throughout,
-    so the rate limit, not the crowd's arrival, bound the admissions.
+    """Whole seconds in which at least a second's worth of admissions (TPS) waited and the
+    active sessions left room for them throughout: the rate limit, not the crowd's arrival
+    nor the active-session cap, bound the admissions.
 
     Without queue samples: the seconds strictly between the first and the last admission.
     """
@@ -40,8 +41,9 @@ def backlog_seconds(record: RunRecord) -> list[int]:
         return list(range(first + 1, last))
     backlogged = []
     for second in range(first, last + 1):
-        inside = [s.waiting for s in record.queue if second <= s.t <= second + 1]
-        if inside and min(inside) >= record.tps:
+        inside = [s for s in record.queue if second <= s.t <= second + 1]
+        room = record.max_active - record.tps
+        if inside and all(s.waiting >= record.tps and s.active <= room for s in inside):
             backlogged.append(second)
     return backlogged
 

@@ -35,6 +35,7 @@ class RunRecord(BaseModel):
     started_at: str
     duration_seconds: float
     tps: float
+    max_active: int
     seats: int
     arrived: int
     outcomes: dict[str, int] = Field(default_factory=dict)

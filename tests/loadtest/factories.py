@@ -24,6 +24,7 @@ def make_run(
         started_at="2026-12-01T12:00:00+00:00",
         duration_seconds=20.0,
         tps=sale.tps,
+        max_active=sale.max_active,
         seats=sale.seats,
         arrived=sale.users,
         outcomes={"bought": 25, "abandoned": 30, "sold_out": 245},

@@ -33,6 +33,15 @@ def test_admission_rate_is_measured_only_while_people_wait() -> None:
     assert figures.backlog_seconds >= 3
 
 
+def test_admission_rate_is_not_judged_while_the_active_cap_is_full() -> None:
+    run = make_run(admitted_per_second=5)
+    full = [sample.model_copy(update={"active": run.max_active}) for sample in run.queue]
+
+    figures = admission_figures(run.model_copy(update={"queue": full}))
+
+    assert figures.steady_rate is None
+
+
 @pytest.mark.parametrize(
     ("run", "reason"),
     [
