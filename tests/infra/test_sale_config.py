@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 import pydantic
 import pytest
 import redis.asyncio as aioredis
-
 from ticketing.common.sale_config import (
     Phase,
     SaleConfig,
@@ -40,7 +39,9 @@ async def test_config_written_is_config_read(redis_client: aioredis.Redis, test_
     [
         pytest.param({"tps": 0}, id="zero-tps"),
         pytest.param({"max_active": -1}, id="negative-cap"),
-        pytest.param({"closes_at": datetime(2026, 12, 1, 11, tzinfo=UTC)}, id="closes-before-opening"),
+        pytest.param(
+            {"closes_at": datetime(2026, 12, 1, 11, tzinfo=UTC)}, id="closes-before-opening"
+        ),
     ],
 )
 def test_nonsense_configuration_is_refused(overrides: dict[str, object]) -> None:
