@@ -113,8 +113,10 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        await consumer.start()
         try:
+            # Inside the try: a service stopped while the consumer is still joining its group
+            # must close it too, or its connections leak.
+            await consumer.start()
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
                 await asyncio.gather(
