@@ -1,6 +1,98 @@
-"""Fixtures of the hardening tests; the services' own fixtures (migrated database, in-process
-apps) come from tests/core/conftest.py."""
+"""Fixtures of the hardening tests: the services' fixtures from tests/core, and for the fault
+tests a stack of their own, which they stop and restart without disturbing the session's."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from ticketing.common.db import make_engine, server_url
+from ticketing.common.resources import open_database
+from ticketing.common.settings import CommonSettings
+from ticketing.devstack.ports import free_port
+from ticketing.devstack.stack import LocalStack, StackPorts
+from ticketing.migrations.run import upgrade
 
 from tests.core.conftest import migrated_database, serve
+from tests.hardening.platform import ServiceProcess
 
-__all__ = ["migrated_database", "serve"]
+__all__ = ["fault_platform", "fault_stack", "migrated_database", "serve"]
+
+
+@pytest.fixture(scope="session")
+def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    # Free ports always: TICKETING_*_PORT, if set, belongs to the session's stack.
+    ports = StackPorts(free_port(), free_port(), free_port(), free_port())
+    local = LocalStack(tmp_path_factory.mktemp("fault-stack"), ports)
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+@dataclass
+class FaultPlatform:
+    stack: LocalStack
+    settings: CommonSettings
+    engine: AsyncEngine
+    redis: aioredis.Redis
+    reservation: ServiceProcess
+    payment: ServiceProcess
+
+
+def _restore(stack: LocalStack) -> None:
+    """Bring back any server a failed fault test left stopped, for the tests after it."""
+    for server in (stack.kafka, stack.mariadb, stack.redis):
+        if not server.process.running():
+            server.start()
+            server.wait_ready()
+
+
+@pytest.fixture
+async def fault_platform(
+    fault_stack: LocalStack, test_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FaultPlatform]:
+    """A fresh database and namespaces on the fault stack, with the reservation and payment
+    services running as processes and ready."""
+    database = f"h_{test_id}"
+    settings = CommonSettings(
+        redis_url=fault_stack.redis.url,
+        database_url=f"{fault_stack.mariadb.url}/{database}",
+        kafka_bootstrap=fault_stack.kafka.bootstrap,
+        redis_key_prefix=f"h{test_id}",
+        kafka_topic_prefix=f"h{test_id}.",
+    )
+    admin = make_engine(server_url(settings.database_url), pool_size=1)
+    async with admin.begin() as conn:
+        await conn.execute(text(f"CREATE DATABASE {database}"))
+    await asyncio.to_thread(upgrade, settings.database_url)
+    logs = tmp_path_factory.mktemp(f"services-{test_id}")
+    services = [ServiceProcess(name, settings, logs) for name in ("reservation", "payment")]
+    # Retried: its connections do not survive a Redis restart in the test.
+    redis = aioredis.Redis.from_url(
+        settings.redis_url,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=10),
+        retry_on_error=[RedisConnectionError],
+    )
+    try:
+        for service in services:
+            service.start()
+        for service in services:
+            await asyncio.to_thread(service.wait_ready)
+        async with open_database(settings.database_url) as engine:
+            yield FaultPlatform(fault_stack, settings, engine, redis, *services)
+    finally:
+        for service in services:
+            service.process.stop()
+        await redis.aclose()
+        await asyncio.to_thread(_restore, fault_stack)
+        async with admin.begin() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {database}"))
+        await admin.dispose()

@@ -1,0 +1,118 @@
+"""Faults during a running sale, on real servers and real service processes: each server
+restarted, each service killed. After each, no seat is sold twice, no accepted reservation or
+kept payment is lost, every reservation ends CONFIRMED, FAILED, EXPIRED or CANCELLED, and the
+sale goes on once the component is back. Each test prints how long the sale stalled."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from tests.core.sale_kit import eventually
+from tests.hardening.conftest import FaultPlatform
+from tests.hardening.platform import HOLD_TTL_SECONDS, Outage, crash_service, restart_server
+from tests.hardening.sale import audit, buying, longest_gap, open_sale, progress_times, settled
+
+SEATS = 400
+WARMUP_SECONDS = 3.0
+DOWN_SECONDS = 3.0
+# Confirmations after the component is back that show the sale goes on.
+CONFIRMED_AFTER = 5
+
+
+def _now() -> datetime:
+    """Wall-clock UTC without a zone, as the reservation timestamps are read back."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+async def _unsent(platform: FaultPlatform) -> int:
+    async with platform.engine.connect() as conn:
+        query = text("SELECT COUNT(*) FROM reservation_outbox WHERE sent_at IS NULL")
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def _kill_reservation_with_unsent_outbox(platform: FaultPlatform) -> Outage:
+    """The broker is away, so holds are committed with outbox rows nobody can send; the
+    reservation service then dies before sending them, and both come back."""
+    outage = Outage("reservation", time.monotonic())
+    await asyncio.to_thread(platform.stack.kafka.process.stop)
+    await asyncio.sleep(DOWN_SECONDS)
+    unsent = await _unsent(platform)
+    platform.reservation.process.kill()
+    print(f"reservation killed with {unsent} committed, unsent outbox messages")
+    assert unsent > 0
+    await asyncio.to_thread(platform.stack.kafka.start)
+    await asyncio.to_thread(platform.stack.kafka.wait_ready)
+    await asyncio.to_thread(platform.reservation.restart)
+    outage.ended = time.monotonic()
+    return outage
+
+
+Fault = Callable[[FaultPlatform], Awaitable[Outage]]
+FAULTS: dict[str, Fault] = {
+    "kafka-restarted": lambda p: restart_server(p.stack, "kafka", DOWN_SECONDS),
+    "redis-restarted": lambda p: restart_server(p.stack, "redis", DOWN_SECONDS),
+    "mariadb-restarted": lambda p: restart_server(p.stack, "mariadb", DOWN_SECONDS),
+    "payment-killed": lambda p: crash_service(p.payment, DOWN_SECONDS),
+    "reservation-killed-before-send": _kill_reservation_with_unsent_outbox,
+}
+
+
+# A known gap, kept visible: the services' consumers send a message whose handling failed
+# straight to the dead-letter topic (DeadLetterOnFailure), even when the failure is a Redis or
+# MariaDB restart. A payment outcome that arrives then is dead-lettered; the reservation expires
+# while the payment stays SUCCEEDED, and nobody refunds it. The retry ladder
+# (RetryFailureHandler) would retry it instead; see docs/reliability.md.
+OUTCOMES_DEAD_LETTERED_IN_A_RESTART = pytest.mark.xfail(
+    reason="payment outcomes that fail during a Redis or MariaDB restart are dead-lettered",
+    strict=False,  # passes when no outcome happened to arrive during the restart
+)
+DEAD_LETTERS_TRANSIENT_FAILURES = {"redis-restarted", "mariadb-restarted"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(
+            name,
+            marks=[OUTCOMES_DEAD_LETTERED_IN_A_RESTART]
+            if name in DEAD_LETTERS_TRANSIENT_FAILURES
+            else [],
+        )
+        for name in FAULTS
+    ],
+)
+async def test_sale_survives_the_fault_without_overselling_or_losing_anything(
+    fault: str, fault_platform: FaultPlatform, test_id: str
+) -> None:
+    platform = fault_platform
+    sale = await open_sale(
+        platform.redis, platform.settings.redis_key_prefix, f"sale-{test_id}", SEATS
+    )
+    async with buying(sale, platform.reservation.base_url, platform.settings):
+        await asyncio.sleep(WARMUP_SECONDS)
+        fault_at = _now()
+        outage = await FAULTS[fault](platform)
+        back_at = _now()
+
+        async def sale_goes_on() -> bool:
+            _, confirmed = await progress_times(platform.engine)
+            return sum(t > back_at for t in confirmed) >= CONFIRMED_AFTER
+
+        await eventually(sale_goes_on, within=60)
+    await settled(platform.engine, within=HOLD_TTL_SECONDS + 30)
+
+    result = await audit(platform.engine, platform.redis, platform.settings.redis_key_prefix, sale)
+    held, confirmed = await progress_times(platform.engine)
+    print(
+        f"{fault}: {outage.component} away {outage.seconds:.1f}s;"
+        f" holds stalled {longest_gap(held, fault_at):.1f}s,"
+        f" confirmations stalled {longest_gap(confirmed, fault_at):.1f}s;"
+        f" {len(result.reservations)} reservations {dict(result.statuses)};"
+        f" buyers saw {dict(sale.answers)}"
+    )
+    assert not result.problems, "\n".join(result.problems[:20])
