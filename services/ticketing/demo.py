@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from loadtest.platform import Platform, missing_services
+from loadtest.report.plots import PLOTS
 from loadtest.report.record import RunRecord
 from loadtest.report.write import RESULTS_DIR, summary_lines
 from loadtest.run import run_scenario
@@ -33,14 +34,19 @@ async def _sale(sale: Scenario, work: Path) -> int:
     platform = Platform(work, uuid.uuid4().hex[:8])
     platform.keep_logs()
     report = await run_scenario(sale, results, platform, _say)
+    record = RunRecord.load(report.directory / "run.json")
     _say("")
-    for line in summary_lines(RunRecord.load(report.directory / "run.json"), report.broken):
+    for line in summary_lines(record, report.broken):
         _say(line.replace("**", ""))
     _say(f"report: {report.markdown}")
-    _say(
-        f"plots:  {', '.join(str(results / name) for name in ('admissions.png', 'queue.png', 'latency.png'))}"
+    _say(f"plots:  {', '.join(str(results / name) for name in PLOTS)}")
+    # The demo fails on what the platform promises (no seat sold twice, nothing lost); the
+    # latency and rate thresholds are in the report, as they measure this machine too.
+    integrity = record.integrity
+    kept = not (
+        integrity.oversold or integrity.lost_reservations or integrity.confirmed_without_ticket
     )
-    return 0 if report.passed else 1
+    return 0 if kept else 1
 
 
 def _answers(port: int) -> str:
