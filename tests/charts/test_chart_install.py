@@ -15,7 +15,7 @@ from tests.charts.chart import CHART, VALUES_SETS
 
 pytestmark = pytest.mark.kube
 
-HTTP_SERVICES = {"event", "payment", "queue", "reservation", "seat", "user"}
+HTTP_SERVICES = {"event", "payment", "queue", "reservation", "seat", "user", "gateway"}
 
 
 def install(plane: ControlPlane, namespace: str, *extra: str, verb: str = "install") -> None:
@@ -118,7 +118,7 @@ def test_install_with_external_backing_servers_creates_no_statefulset(
 
     assert client.AppsV1Api(kube_api).list_namespaced_stateful_set(kube_namespace).items == []
     deployments = client.AppsV1Api(kube_api).list_namespaced_deployment(kube_namespace).items
-    assert len(deployments) == 9
+    assert len(deployments) == 10
 
 
 def test_upgrade_keeps_generated_secrets_and_the_operators_replica_count(

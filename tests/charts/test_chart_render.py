@@ -6,10 +6,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ticketing.gateway.routes import COMPONENTS
 
-from tests.charts.chart import CHART, ROOT, VALUES_SETS, by_kind, chart_values, helm, render
+from tests.charts.chart import (
+    CHART,
+    ROOT,
+    VALUES_SETS,
+    Manifest,
+    by_kind,
+    chart_values,
+    helm,
+    render,
+)
 
-HTTP_SERVICES = ["event", "payment", "queue", "reservation", "seat", "user"]
+HTTP_SERVICES = ["event", "payment", "queue", "reservation", "seat", "user", "gateway"]
 
 
 @pytest.mark.parametrize("values_set", list(VALUES_SETS))
@@ -143,15 +153,73 @@ def test_network_policies_admit_only_declared_clients_to_backing_servers(
     assert "queue" in clients("redis") and "user" not in clients("redis")
 
 
-def test_ingress_routes_the_web_page_and_apis_to_services(helm_binary: Path) -> None:
+def test_ingress_sends_the_waiting_room_to_the_queue_and_the_rest_to_the_gateway(
+    helm_binary: Path,
+) -> None:
     ingress = by_kind(render(helm_binary, (), "ingress.enabled=true"), "Ingress")["ticketing"]
 
     paths = {
         p["path"]: p["backend"]["service"]["name"]
         for p in ingress["spec"]["rules"][0]["http"]["paths"]
     }
-    assert paths["/"] == "ticketing-queue"
-    assert paths["/users"] == "ticketing-user"
+    assert paths == {
+        "/sales": "ticketing-queue",
+        "/app": "ticketing-queue",
+        "/": "ticketing-gateway",
+    }
+
+
+def gateway_env(manifests: list[Manifest], fullname: str = "ticketing") -> dict[str, str]:
+    deployment = by_kind(manifests, "Deployment")[f"{fullname}-gateway"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {v["name"]: v.get("value", "") for v in container["env"]}
+
+
+def test_gateway_reaches_every_routed_service_through_its_in_cluster_service(
+    helm_binary: Path,
+) -> None:
+    manifests = render(helm_binary, (), release="spring")
+
+    env = gateway_env(manifests, fullname="spring-ticketing")
+    services = by_kind(manifests, "Service")
+    for component in COMPONENTS:
+        service = services[f"spring-ticketing-{component}"]
+        port = service["spec"]["ports"][0]["port"]
+        assert env[f"TICKETING_GATEWAY_{component.upper()}_URL"] == (
+            f"http://spring-ticketing-{component}:{port}"
+        )
+
+
+def test_gateway_gets_no_url_for_a_disabled_service(helm_binary: Path) -> None:
+    env = gateway_env(render(helm_binary, (), "components.payment.enabled=false"))
+
+    assert "TICKETING_GATEWAY_PAYMENT_URL" not in env
+    assert env["TICKETING_GATEWAY_SEAT_URL"] == "http://ticketing-seat:80"
+    assert "TICKETING_GATEWAY_GATEWAY_URL" not in env
+
+
+def test_network_policies_admit_the_ingress_controller_only_to_the_gateway_and_queue(
+    helm_binary: Path,
+) -> None:
+    policies = by_kind(render(helm_binary, (), "networkPolicy.enabled=true"), "NetworkPolicy")
+
+    def sources(component: str) -> list[str]:
+        rule = policies[f"ticketing-{component}"]["spec"]["ingress"][0]
+        return sorted(next(iter(source)) for source in rule["from"])
+
+    for component in ("gateway", "queue"):
+        assert sources(component) == ["namespaceSelector", "podSelector"]
+    for component in ("user", "event", "seat", "reservation", "payment"):
+        # The release's own pods, the gateway among them, still reach them.
+        assert sources(component) == ["podSelector"]
+
+
+def test_service_monitor_does_not_scrape_the_gateway(helm_binary: Path) -> None:
+    manifests = render(helm_binary, (), "serviceMonitor.enabled=true")
+
+    (monitor,) = by_kind(manifests, "ServiceMonitor").values()
+    excluded = monitor["spec"]["selector"]["matchExpressions"][0]
+    assert excluded["operator"] == "NotIn" and "gateway" in excluded["values"]
 
 
 def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Path) -> None:
@@ -186,6 +254,7 @@ def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Pa
             "ingress.paths[0].path=/,ingress.paths[0].component=nobody",
             'points at component "nobody"',
         ),
+        ("components.gateway.enabled=false", 'points at component "gateway"'),
     ],
     ids=[
         "environment",
@@ -196,6 +265,7 @@ def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Pa
         "no-kafka",
         "no-database",
         "ingress-target",
+        "ingress-without-gateway",
     ],
 )
 def test_template_refuses_wrong_values_with_a_clear_message(

@@ -75,6 +75,17 @@ app.kubernetes.io/component: {{ .component }}
 {{- include "ticketing.componentName" (dict "root" . "component" "operator") }}
 {{- end }}
 
+{{/* The port every component's Service listens on (services.yaml). */}}
+{{- define "ticketing.servicePort" -}}
+80
+{{- end }}
+
+{{/* The in-cluster URL of one component's Service; called with (dict "root" $ "component"
+"event"). */}}
+{{- define "ticketing.serviceUrl" -}}
+{{- printf "http://%s:%s" (include "ticketing.componentName" .) (include "ticketing.servicePort" .root) }}
+{{- end }}
+
 {{/* Host names of the in-cluster backing servers. */}}
 {{- define "ticketing.redisHost" -}}
 {{- include "ticketing.componentName" (dict "root" . "component" "redis") }}
@@ -145,13 +156,21 @@ the backing servers it declares, then the extra variables. */}}
 - name: TICKETING_KAFKA_BOOTSTRAP
   valueFrom: {configMapKeyRef: {name: {{ $config }}, key: kafka-bootstrap}}
 {{- end }}
+{{- if eq .component "gateway" }}
+{{- /* Where the gateway finds each service: built from the components, so a renamed
+release or a disabled service never leaves a hand-typed URL behind. */}}
+{{- range $name, $values := $root.Values.components }}
+{{- if and $values.enabled $values.service (ne $name "gateway") }}
+- name: {{ printf "TICKETING_GATEWAY_%s_URL" ($name | upper | replace "-" "_") }}
+  value: {{ include "ticketing.serviceUrl" (dict "root" $root "component" $name) | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if eq .component "operator" }}
-{{- $events := include "ticketing.componentName" (dict "root" $root "component" "event") }}
-{{- $seats := include "ticketing.componentName" (dict "root" $root "component" "seat") }}
 - name: TICKETING_OPERATOR_EVENTS_URL
-  value: {{ printf "http://%s" $events | quote }}
+  value: {{ include "ticketing.serviceUrl" (dict "root" $root "component" "event") | quote }}
 - name: TICKETING_OPERATOR_SEATS_URL
-  value: {{ printf "http://%s" $seats | quote }}
+  value: {{ include "ticketing.serviceUrl" (dict "root" $root "component" "seat") | quote }}
 - name: TICKETING_OPERATOR_RETRY_DEPLOYMENT
   value: {{ include "ticketing.componentName" (dict "root" $root "component" "retry-worker") | quote }}
 - name: TICKETING_OPERATOR_NAMESPACES
