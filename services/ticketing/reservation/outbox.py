@@ -53,7 +53,10 @@ class OutboxRelay:
         SKIP LOCKED lets several replicas relay side by side without sending the same row twice
         (a duplicate would still be harmless: consumers skip known message ids).
         """
-        async with AsyncSession(self._engine, expire_on_commit=False) as session, session.begin():
+        # READ COMMITTED: under REPEATABLE READ the locking read also locks the index gap where
+        # new rows go, so while the broker is away every hold's INSERT would wait on this send.
+        relay_engine = self._engine.execution_options(isolation_level="READ COMMITTED")
+        async with AsyncSession(relay_engine, expire_on_commit=False) as session, session.begin():
             rows = (
                 await session.exec(
                     select(OutboxMessage)
