@@ -3,7 +3,6 @@ tests a stack of their own, which they stop and restart without disturbing the s
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import pytest
 import redis.asyncio as aioredis
@@ -11,7 +10,6 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.db import make_engine, server_url
 from ticketing.common.resources import open_database
 from ticketing.common.settings import CommonSettings
@@ -20,7 +18,7 @@ from ticketing.devstack.stack import LocalStack, StackPorts
 from ticketing.migrations.run import upgrade
 
 from tests.core.conftest import migrated_database, serve
-from tests.hardening.platform import ServiceProcess
+from tests.hardening.platform import FaultPlatform, ServiceProcess
 
 __all__ = ["fault_platform", "fault_stack", "migrated_database", "serve"]
 
@@ -35,16 +33,6 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         yield local
     finally:
         local.stop()
-
-
-@dataclass
-class FaultPlatform:
-    stack: LocalStack
-    settings: CommonSettings
-    engine: AsyncEngine
-    redis: aioredis.Redis
-    reservation: ServiceProcess
-    payment: ServiceProcess
 
 
 def _restore(stack: LocalStack) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.settings import CommonSettings
 from ticketing.devstack.ports import free_port
 from ticketing.devstack.process import ManagedProcess
@@ -65,6 +67,18 @@ class ServiceProcess:
     def restart(self) -> None:
         self.start()
         self.wait_ready()
+
+
+@dataclass
+class FaultPlatform:
+    """One fault test's platform: its servers, namespaces and service processes."""
+
+    stack: LocalStack
+    settings: CommonSettings
+    engine: AsyncEngine
+    redis: aioredis.Redis
+    reservation: ServiceProcess
+    payment: ServiceProcess
 
 
 @dataclass

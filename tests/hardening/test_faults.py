@@ -12,8 +12,13 @@ import pytest
 from sqlalchemy import text
 
 from tests.core.sale_kit import eventually
-from tests.hardening.conftest import FaultPlatform
-from tests.hardening.platform import HOLD_TTL_SECONDS, Outage, crash_service, restart_server
+from tests.hardening.platform import (
+    HOLD_TTL_SECONDS,
+    FaultPlatform,
+    Outage,
+    crash_service,
+    restart_server,
+)
 from tests.hardening.sale import audit, buying, longest_gap, open_sale, progress_times, settled
 
 SEATS = 400

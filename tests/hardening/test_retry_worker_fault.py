@@ -15,8 +15,7 @@ from ticketing.retry.queue import DelayQueue, Parked
 from ticketing.retry.worker import backlog
 
 from tests.core.sale_kit import eventually
-from tests.hardening.conftest import FaultPlatform
-from tests.hardening.platform import ServiceProcess
+from tests.hardening.platform import FaultPlatform, ServiceProcess
 from tests.hardening.sale import audit, buying, longest_gap, open_sale, progress_times
 
 RESERVATIONS = 100
