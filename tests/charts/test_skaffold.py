@@ -52,7 +52,8 @@ def test_skaffold_builds_locally_for_kind_and_forwards_the_web_page() -> None:
     assert skaffold["build"]["local"]["push"] is False
     release = skaffold["deploy"]["helm"]["releases"][0]
     assert (ROOT / release["chartPath"] / "Chart.yaml").exists()
-    assert {"resourceName": "ticketing-queue", "port": 80}.items() <= (
+    # The gateway serves the page and every API on one origin.
+    assert {"resourceName": "ticketing-gateway", "port": 80}.items() <= (
         skaffold["portForward"][0].items()
     )
 

@@ -1,7 +1,8 @@
 """The gateway's ASGI app: a reverse proxy that sends each request, HTTP or WebSocket, to the
 service `routes.ROUTES` names, so a browser sees one origin (no CORS needed).
 
-For local mode and tests only; in a cluster the chart's Ingress does this job.
+Locally it is the only front door; in a cluster the chart's Ingress sends it every path but the
+waiting room's own (`/sales`, `/app`), so `routes.py` stays the one routing table.
 """
 
 import asyncio
