@@ -7,7 +7,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from ticketing.common.auth_deps import current_principal
-from ticketing.common.resources import RedisDep
 from ticketing.common.sale_config import SaleConfig, read_sale_config
 from ticketing.common.tokens import Principal
 from ticketing.queue.hub import Hub
@@ -19,13 +18,15 @@ EventId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 _bearer = HTTPBearer(auto_error=False, description="The access token from POST /auth/login")
 
 
-# HTTPConnection rather than Request: the WebSocket route uses these too.
-def get_queue_settings(connection: HTTPConnection) -> QueueSettings:
+# HTTPConnection rather than Request: the WebSocket route uses these too. Async, although they
+# only read app.state: FastAPI runs a plain `def` dependency in its thread pool, a thread hop
+# per request that cost about a fifth of the CPU a join takes (loadtest.bench_join).
+async def get_queue_settings(connection: HTTPConnection) -> QueueSettings:
     settings: QueueSettings = connection.app.state.settings
     return settings
 
 
-def get_hub(connection: HTTPConnection) -> Hub:
+async def get_hub(connection: HTTPConnection) -> Hub:
     hub: Hub = connection.app.state.hub
     return hub
 
@@ -43,15 +44,16 @@ async def counted_principal(
 
 
 SettingsDep = Annotated[QueueSettings, Depends(get_queue_settings)]
+HubDep = Annotated[Hub, Depends(get_hub)]
 
 
-async def sale_config(event_id: EventId, client: RedisDep, settings: SettingsDep) -> SaleConfig:
-    config = await read_sale_config(client, settings.redis_key_prefix, event_id)
+async def sale_config(event_id: EventId, hub: HubDep) -> SaleConfig:
+    # The hub's client is the app's Redis client (RedisDep's `def` would cost a thread hop).
+    config = await read_sale_config(hub.client, hub.settings.redis_key_prefix, event_id)
     if config is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sale {event_id!r} is configured")
     return config
 
 
-HubDep = Annotated[Hub, Depends(get_hub)]
 QueueUser = Annotated[Principal, Depends(counted_principal)]
 SaleDep = Annotated[SaleConfig, Depends(sale_config)]
