@@ -201,10 +201,11 @@ async def test_sale_without_retry_deployment_reports_degraded(
 
     resource = await eventually(
         resource_probe(objects, kube_namespace, "no-workers"),
-        lambda r: condition(r, "Degraded").get("status") == "True",
-        what="Degraded=True",
+        # Until the services step has run once, Degraded says "Pending"; wait for the verdict.
+        lambda r: condition(r, "Degraded").get("reason") == "RetryWorkersNotFound",
+        what="Degraded because the retry workers are missing",
     )
-    assert condition(resource, "Degraded")["reason"] == "RetryWorkersNotFound"
+    assert condition(resource, "Degraded")["status"] == "True"
     assert condition(resource, "Ready")["status"] == "True"
 
 
