@@ -21,7 +21,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import cast
 
 import aiohttp
-import psutil
 import redis.asyncio as aioredis
 import uvloop
 from ticketing.common.redis_keys import SaleKeys
@@ -86,10 +85,12 @@ def _ready(port: int) -> bool:
 
 
 @contextmanager
-def queue_services(directory: Path, env: dict[str, str], count: int) -> Iterator[list[int]]:
-    """`count` queue-service processes (uvicorn, one event loop each); their ports."""
+def queue_services(
+    directory: Path, env: dict[str, str], count: int
+) -> Iterator[list[tuple[int, int]]]:
+    """`count` queue-service processes (uvicorn, one event loop each): (port, pid) of each."""
     processes: list[ManagedProcess] = []
-    ports: list[int] = []
+    ports: list[tuple[int, int]] = []
     try:
         for n in range(count):
             port = free_port()
@@ -103,27 +104,20 @@ def queue_services(directory: Path, env: dict[str, str], count: int) -> Iterator
             process.start()
             processes.append(process)
             process.wait_ready(partial(_ready, port), 120)
-            ports.append(port)
+            ports.append((port, process.pid or 0))
         yield ports
     finally:
         for process in processes:
             process.stop()
 
 
-def server_pids(ports: Sequence[int]) -> list[int]:
-    """Pids of the processes listening on `ports` (the uvicorn processes themselves)."""
-    wanted = set(ports)
-    return sorted(
-        {
-            c.pid
-            for c in psutil.net_connections("tcp")
-            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port in wanted and c.pid
-        }
-    )
-
-
 def cpu_seconds(pids: Sequence[int]) -> float:
-    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+    """User + system CPU time the processes have used (/proc/<pid>/stat, fields 14 and 15)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def raise_file_limit(wanted: int) -> int:
@@ -193,6 +187,9 @@ class WebSocketClient(asyncio.Protocol):
         self.upgraded: asyncio.Future[None] = loop.create_future()
         self.first_message: asyncio.Future[bytes] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
+        for future in (self.upgraded, self.first_message):
+            # A refused upgrade fails both; whoever awaits one of them sees why, not the other.
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.handshake_done = False
@@ -273,9 +270,10 @@ class WebSocketClient(asyncio.Protocol):
             self.transport.close()
 
 
-async def open_websocket(
-    port: int, path: str, source: str, timeout: float = 30.0
-) -> tuple[WebSocketClient, bytes]:
+OPEN_TIMEOUT_SECONDS = 30.0
+
+
+async def open_websocket(port: int, path: str, source: str) -> tuple[WebSocketClient, bytes]:
     """A joined waiting socket and its first status message."""
     loop = asyncio.get_running_loop()
     request = WebSocketClient.request_for(port, path)
@@ -283,7 +281,7 @@ async def open_websocket(
         lambda: WebSocketClient(request), "127.0.0.1", port, local_addr=(source, 0)
     )
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(OPEN_TIMEOUT_SECONDS):
             await client.upgraded
             first = await client.first_message
     except BaseException:
@@ -464,14 +462,18 @@ async def line_counts(redis_url: str, event_id: str) -> tuple[int, int]:
 
 
 def one_run(
-    mode: str, redis_url: str, ports: list[int], pipes: list[Connection], args: argparse.Namespace
+    mode: str,
+    redis_url: str,
+    servers: list[tuple[int, int]],
+    pipes: list[Connection],
+    args: argparse.Namespace,
 ) -> JoinRun:
     event_id = asyncio.run(open_sale(redis_url))
-    pids = server_pids(ports)
+    pids = [pid for _, pid in servers]
     job = Job(
         mode,
         event_id,
-        tuple(ports),
+        tuple(port for port, _ in servers),
         args.connections,
         time.time() + 1.0,
         args.seconds,
@@ -551,12 +553,18 @@ def check_one_place_per_user(run: JoinRun) -> str:
     )
 
 
+def service_cpu_per_join(run: JoinRun) -> float:
+    """Microseconds of the services' CPU per join: less sensitive to a busy machine than joins/s."""
+    return run.server_cpu / max(1.0, run.rate.value) * 1e6
+
+
 def describe(mode: str, n: int, run: JoinRun, ceiling: Sample) -> str:
     errors = ", ".join(f"{k} x{v}" for k, v in run.errors.items()) or "no errors"
     return (
         f"run {n} {mode}: {run.rate.value:,.0f} joins/s (slowest second {run.slowest_second:,}), "
         f"{run.users:,} users, {run.places:,} places: {check_one_place_per_user(run)}; {errors}; "
-        f"CPU client {run.client_cpu:.0%} service {run.server_cpu:.0%} of a core; "
+        f"CPU client {run.client_cpu:.0%} service {run.server_cpu:.0%} of a core "
+        f"({service_cpu_per_join(run):,.0f} µs a join); "
         f"ceiling ZADD {ceiling.value:,.0f}/s; load {run.rate.load:.1f}"
         + ("; fresh users ran out" if run.ran_out else "")
     )
@@ -576,6 +584,7 @@ def row(
         f"{figure.value / zadd.value:.1%}",
         f"{median([Sample(r.client_cpu, 0) for r in runs]).value:.0%} / "
         f"{median([Sample(r.server_cpu, 0) for r in runs]).value:.0%}",
+        f"{median([Sample(service_cpu_per_join(r), 0) for r in runs]).value:,.0f} µs",
         f"{figure.load:.1f}",
     ]
 
@@ -604,7 +613,7 @@ def main(argv: list[str] | None = None) -> None:
     with (
         run_dir("bench-join-") as directory,
         redis_server(directory) as redis,
-        queue_services(directory, service_env(redis.url), args.servers) as ports,
+        queue_services(directory, service_env(redis.url), args.servers) as servers,
         client_processes(args.processes, tokens_each) as pipes,
     ):
         runs: dict[str, list[JoinRun]] = {mode: [] for mode in args.modes}
@@ -614,7 +623,7 @@ def main(argv: list[str] | None = None) -> None:
             zadds.append(zadd)
             scripts.append(script)
             for mode in args.modes:
-                run = one_run(mode, redis.url, ports, pipes, args)
+                run = one_run(mode, redis.url, servers, pipes, args)
                 runs[mode].append(run)
                 print(describe(mode, n, run, zadd), flush=True)
     zadd, script = median(zadds), median(scripts)
@@ -627,7 +636,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         markdown_table(
-            ["path", "figure (min..max)", "ceiling", "ratio", "CPU client / service", "load"],
+            [
+                "path",
+                "figure (min..max)",
+                "ceiling",
+                "ratio",
+                "CPU client / service",
+                "service CPU a join",
+                "load",
+            ],
             [row(mode, runs[mode], zadd, script, args) for mode in args.modes],
         )
     )
