@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 from ticketing.common.http import ReadinessCheck, create_app
 from ticketing.common.kafka import make_producer
 from ticketing.common.resources import (
+    REDIS_POOL_SIZE,
     database_ready,
     kafka_ready,
     open_database,
@@ -153,3 +154,15 @@ async def test_entry_point_serves_and_logs_json_lines_with_the_request_id(
     assert access, output
     assert access[0]["status"] == 401
     assert access[0]["service"] == "user"
+
+
+async def test_a_burst_beyond_the_redis_pool_waits_for_connections_instead_of_failing(
+    stack: LocalStack,
+) -> None:
+    burst = REDIS_POOL_SIZE + 50
+    async with open_redis(stack.redis.url) as client:
+        # Each BLPOP holds its connection for 0.2 s, so the last 50 must wait for one.
+        results = await asyncio.gather(
+            *(client.blpop([f"chassis-burst-{i}"], timeout=0.2) for i in range(burst))
+        )
+    assert results == [None] * burst

@@ -5,7 +5,9 @@ import time
 import httpx
 import jwt
 import pytest
+from sqlalchemy.engine import make_url
 from ticketing.common.settings import CommonSettings
+from ticketing.devstack.ports import free_port
 from ticketing.user.app import create_app
 from ticketing.user.settings import UserSettings
 
@@ -109,3 +111,23 @@ async def test_profile_without_a_token_is_unauthorized(users: httpx.AsyncClient)
     response = await users.get("/users/me")
     assert response.status_code == 401
     assert response.json()["detail"] == "missing bearer token"
+
+
+async def test_login_while_the_database_is_unreachable_is_a_503_naming_it(
+    settings: CommonSettings, serve: Serve
+) -> None:
+    unreachable = UserSettings(
+        **{**settings.model_dump(), "database_url": _closed_port_url(settings.database_url)}
+    )
+    users = await serve(create_app(unreachable))
+    response = await users.post(
+        "/auth/login", json={"email": "fan@example.org", "password": PASSWORD}
+    )
+    assert response.status_code == 503
+    assert response.json()["detail"] == "database unavailable"
+    assert response.headers["Retry-After"] == "1"
+
+
+def _closed_port_url(database_url: str) -> str:
+    url = make_url(database_url)
+    return url.set(port=free_port()).render_as_string(hide_password=False)

@@ -12,6 +12,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import redis.exceptions
+import sqlalchemy.exc
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -31,6 +33,16 @@ ReadinessCheck = Callable[[], Awaitable[object]]
 ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[Mapping[str, ReadinessCheck]]]
 
 log = logging.getLogger("ticketing.http")
+
+# A backing server that is restarting, unreachable or out of pooled connections: the request may
+# succeed if retried, so the client gets a 503 naming the dependency rather than a 500.
+_UNAVAILABLE_DEPENDENCIES: Mapping[type[Exception], str] = {
+    sqlalchemy.exc.OperationalError: "database unavailable",
+    sqlalchemy.exc.InterfaceError: "database unavailable",
+    sqlalchemy.exc.TimeoutError: "database busy",
+    redis.exceptions.ConnectionError: "redis unavailable",
+    redis.exceptions.TimeoutError: "redis unavailable",
+}
 
 
 def create_app(
@@ -59,6 +71,8 @@ def create_app(
     app.state.readiness = {}
     app.add_middleware(RequestContextMiddleware, service=service)
     app.add_exception_handler(TemporaryError, _temporarily_unavailable)
+    for error_class in _UNAVAILABLE_DEPENDENCIES:
+        app.add_exception_handler(error_class, _temporarily_unavailable)
     app.include_router(_probes)
     for router in routers:
         app.include_router(router)
@@ -67,7 +81,14 @@ def create_app(
 
 async def _temporarily_unavailable(request: Request, error: Exception) -> JSONResponse:
     """A dependency is down: the client may retry; the reason names what, never how."""
-    reason = error.reason if isinstance(error, TemporaryError) else "temporarily unavailable"
+    reason = (
+        error.reason
+        if isinstance(error, TemporaryError)
+        else next(
+            (why for kind, why in _UNAVAILABLE_DEPENDENCIES.items() if isinstance(error, kind)),
+            "temporarily unavailable",
+        )
+    )
     log.warning("temporarily unavailable: %s", reason, exc_info=error)
     return JSONResponse({"detail": reason}, status_code=503, headers={"Retry-After": "1"})
 

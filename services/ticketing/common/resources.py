@@ -19,11 +19,26 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ticketing.common.db import make_engine
 from ticketing.common.http import ReadinessCheck
 
+# Connections one process keeps to Redis, and how long a request waits for a free one.
+REDIS_POOL_SIZE = 200
+REDIS_POOL_WAIT_SECONDS = 5.0
+
 
 @asynccontextmanager
 async def open_redis(url: str) -> AsyncIterator[aioredis.Redis]:
-    """A connection pool; it connects on first use, so an absent server fails readiness, not startup."""
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+    """A connection pool; it connects on first use, so an absent server fails readiness, not startup.
+
+    The pool blocks for a free connection (up to a few seconds) instead of failing at once: a burst
+    of more requests than connections waits its turn rather than getting errors.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_POOL_WAIT_SECONDS,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+    )
+    client = aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
     try:
         yield client
     finally:
@@ -63,7 +78,8 @@ def kafka_ready(producer: AIOKafkaProducer) -> ReadinessCheck:
     return metadata
 
 
-def get_redis(request: Request) -> aioredis.Redis:
+async def get_redis(request: Request) -> aioredis.Redis:
+    # async: FastAPI would run a plain function in its thread pool on every request.
     return cast(aioredis.Redis, request.app.state.redis)
 
 
