@@ -1,8 +1,8 @@
 """The retry consumer: reads every retry step and parks each message in the Redis delay queue.
 
-It commits a batch's offsets only after the batch is parked; a batch read twice (a crash
-between parking and committing) is parked once, because each retry step of each original record
-has its own member in the queue.
+It commits a batch's offsets only after the batch is parked, and reads a batch it could not park
+(Redis away) again; a batch read twice (a crash between parking and committing) is parked once,
+because each retry step of each original record has its own member in the queue.
 """
 
 import asyncio
@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from redis.exceptions import RedisError
 
 from ticketing.common.topics import Topics
 from ticketing.retry.failure import FailedRecord
@@ -65,11 +66,23 @@ def to_parked(records: Iterable[FailedRecord]) -> list[Parked]:
     return parked
 
 
-async def run_retry_consumer(consumer: Any, queue: DelayQueue, stop: asyncio.Event) -> None:
+async def run_retry_consumer(
+    consumer: Any, queue: DelayQueue, stop: asyncio.Event, park_backoff_s: float = 0.5
+) -> None:
     """Park what arrives on the retry steps until `stop` is set; `consumer` is started."""
     while not stop.is_set():
         batches: dict[Any, list[FailedRecord]] = await consumer.getmany(timeout_ms=200)
         if not batches:
             continue
-        await queue.park(to_parked(r for records in batches.values() for r in records))
+        try:
+            await queue.park(to_parked(r for records in batches.values() for r in records))
+        except RedisError as exc:
+            # Redis is away (a restart, a failover): the batch is neither committed nor
+            # dropped. The consumer's position already passed it, so rewind and read it again;
+            # exiting instead would leave no one parking until the process is restarted.
+            log.warning("parking failed; the batch is read again", extra={"error": repr(exc)})
+            for tp, records in batches.items():
+                consumer.seek(tp, records[0].offset)
+            await asyncio.sleep(park_backoff_s)
+            continue
         await consumer.commit()
