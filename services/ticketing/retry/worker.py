@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from ticketing.retry import metrics
 from ticketing.retry.queue import DelayQueue, Parked
 
@@ -70,8 +72,15 @@ class RetryWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            sent = await self.run_once()
-            await report_backlog(self._queue, self._now_ms())
+            try:
+                sent = await self.run_once()
+                await report_backlog(self._queue, self._now_ms())
+            except RedisError as exc:
+                # Redis is away (a restart, a failover): wait and claim again. What this worker
+                # had claimed returns after its lease; one sent but not acked is sent again,
+                # a duplicate the consumers' idempotency absorbs.
+                log.warning("delay queue unreachable", extra={"error": repr(exc)})
+                sent = 0
             if sent == 0:
                 # Wakes at once on stop, otherwise after one poll interval.
                 with contextlib.suppress(TimeoutError):
