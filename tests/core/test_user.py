@@ -1,6 +1,7 @@
 """The user service: sign-up, login, the caller's profile, and rejected tokens."""
 
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 import jwt
@@ -131,3 +132,22 @@ async def test_login_while_the_database_is_unreachable_is_a_503_naming_it(
 def _closed_port_url(database_url: str) -> str:
     url = make_url(database_url)
     return url.set(port=free_port()).render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_an_oversized_body_is_refused_with_413_before_it_is_parsed(
+    users: httpx.AsyncClient, declared: bool
+) -> None:
+    body = b'{"email": "big@example.org", "password": "' + b"x" * 100_000 + b'"}'
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+
+    response = await users.post(
+        "/users",
+        content=body if declared else chunks(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["detail"] == "request body is larger than 65536 bytes"

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import redis.exceptions
 import sqlalchemy.exc
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -69,6 +69,8 @@ def create_app(
     app.state.settings = settings
     app.state.service = service
     app.state.readiness = {}
+    # Added first, so it runs inside the request context and its 413s are logged with an id.
+    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware, service=service)
     app.add_exception_handler(TemporaryError, _temporarily_unavailable)
     for error_class in _UNAVAILABLE_DEPENDENCIES:
@@ -188,6 +190,41 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """Refuse a request body over `limit` bytes with 413, whether declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    @property
+    def _reason(self) -> str:
+        return f"request body is larger than {self.limit} bytes"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await JSONResponse({"detail": self._reason}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # An HTTPException, because FastAPI turns any other error while it reads a
+                    # body into a 400; this one reaches the client as the 413 it is.
+                    raise HTTPException(413, self._reason)
+            return message
+
+        await self.app(scope, counting_receive, send)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

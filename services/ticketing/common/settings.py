@@ -38,6 +38,8 @@ class CommonSettings(BaseSettings):
     admission_secret: SecretStr = SecretStr(LOCAL_ADMISSION_SECRET)
 
     log_level: str = "INFO"
+    # No API takes more than a few KiB; larger bodies are refused with 413 before parsing.
+    max_request_bytes: int = 64 * 1024
 
     @model_validator(mode="after")
     def _refuse_local_secrets_in_production(self) -> Self:
