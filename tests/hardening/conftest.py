@@ -22,6 +22,9 @@ from tests.hardening.platform import FaultPlatform, ServiceProcess
 
 __all__ = ["fault_platform", "fault_stack", "migrated_database", "serve"]
 
+# In FaultPlatform's order: what the chart deploys for a sale's reservations and payments.
+PROCESSES = ("reservation", "payment", "retry-consumer", "retry-worker")
+
 
 @pytest.fixture(scope="session")
 def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
@@ -48,7 +51,7 @@ async def fault_platform(
     fault_stack: LocalStack, test_id: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[FaultPlatform]:
     """A fresh database and namespaces on the fault stack, with the reservation and payment
-    services running as processes and ready."""
+    services and the retry ladder's consumer and worker running as processes and ready."""
     database = f"h_{test_id}"
     settings = CommonSettings(
         redis_url=fault_stack.redis.url,
@@ -62,7 +65,7 @@ async def fault_platform(
         await conn.execute(text(f"CREATE DATABASE {database}"))
     await asyncio.to_thread(upgrade, settings.database_url)
     logs = tmp_path_factory.mktemp(f"services-{test_id}")
-    services = [ServiceProcess(name, settings, logs) for name in ("reservation", "payment")]
+    services = [ServiceProcess(name, settings, logs) for name in PROCESSES]
     # Retried: its connections do not survive a Redis restart in the test.
     redis = aioredis.Redis.from_url(
         settings.redis_url,

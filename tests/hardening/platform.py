@@ -1,5 +1,6 @@
-"""The reservation and payment services run as real processes (`python -m ticketing <name>`)
-against a stack of real servers, so a fault test can kill, stop and restart any of them."""
+"""The reservation and payment services and the retry ladder's consumer and worker run as real
+processes (`python -m ticketing <name>`) against a stack of real servers, as the chart deploys
+them, so a fault test can kill, stop and restart any of them."""
 
 import asyncio
 import sys
@@ -36,8 +37,12 @@ def service_env(settings: CommonSettings) -> dict[str, str]:
         "TICKETING_GATEWAY_FAILURE_RATE": "0.1",
         "TICKETING_RETRY_LEASE_MS": "2000",
         "TICKETING_RETRY_CLAIM_BATCH": "5",
-        "TICKETING_RETRY_METRICS_PORT": "0",
     }
+
+
+# What says a process is ready: an HTTP service's /readyz checks every dependency and background
+# task; a retry process serves /metrics once its topics exist, and then only starts its loop.
+READY_PATHS = {"retry-consumer": "/metrics", "retry-worker": "/metrics"}
 
 
 class ServiceProcess:
@@ -46,21 +51,23 @@ class ServiceProcess:
     def __init__(self, command: str, settings: CommonSettings, log_dir: Path) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.ready_path = READY_PATHS.get(command, "/readyz")
         self.process = ManagedProcess(
             command,
             [sys.executable, "-m", "ticketing", command, "--port", str(self.port)],
             log_dir / f"{command}.log",
-            env=service_env(settings),
+            # The retry processes serve their metrics on the port an HTTP service listens on.
+            env={**service_env(settings), "TICKETING_RETRY_METRICS_PORT": str(self.port)},
         )
 
     def start(self) -> None:
         self.process.start()
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """Until /readyz says every dependency and background task answers."""
+        """Until the process says it is ready (READY_PATHS)."""
 
         def ready() -> bool:
-            return httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200
+            return httpx.get(f"{self.base_url}{self.ready_path}", timeout=2).status_code == 200
 
         self.process.wait_ready(ready, timeout, interval=0.2)
 
@@ -79,6 +86,8 @@ class FaultPlatform:
     redis: aioredis.Redis
     reservation: ServiceProcess
     payment: ServiceProcess
+    retry_consumer: ServiceProcess
+    retry_worker: ServiceProcess
 
 
 @dataclass

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Principal, issue_access_token, issue_admission_token
+from ticketing.retry.queue import DelayQueue
+from ticketing.retry.worker import backlog
 
 from tests.core.factories import bearer
 
@@ -139,8 +141,10 @@ async def audit(
     return Audit(reservations, charged, problems)
 
 
-async def settled(engine: AsyncEngine, within: float) -> None:
-    """Wait until no reservation is PENDING and every payment outcome has been applied."""
+async def settled(engine: AsyncEngine, ladder: DelayQueue, within: float) -> None:
+    """Wait until no reservation is PENDING, every payment outcome has been applied and the
+    retry ladder is drained: a reservation that expired while its payment's outcome waits on
+    the ladder is not settled until that outcome comes back and is refunded."""
     query = text(
         "SELECT"
         " (SELECT COUNT(*) FROM reservations WHERE status = 'PENDING')"
@@ -151,8 +155,9 @@ async def settled(engine: AsyncEngine, within: float) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         async with engine.connect() as conn:
-            if (await conn.execute(query)).scalar_one() == 0:
-                return
+            unsettled = (await conn.execute(query)).scalar_one()
+        if unsettled == 0 and await backlog(ladder) == 0:
+            return
         await asyncio.sleep(0.5)
 
 

@@ -45,8 +45,10 @@ async def test_retry_worker_killed_mid_claim_loses_no_payment_outcome(
 ) -> None:
     platform = fault_platform
     prefix = platform.settings.redis_key_prefix
-    # The outcomes reach reservation only through the ladder in this sale.
+    # The outcomes reach reservation only through the ladder in this sale, and only through
+    # the two workers the test starts and kills.
     platform.payment.process.stop()
+    platform.retry_worker.process.stop()
     sale = await open_sale(platform.redis, prefix, f"sale-{test_id}", RESERVATIONS * 2)
     now = datetime.now(UTC)
     # Holds outlast the test, so every outcome still finds its reservation PENDING.
