@@ -5,19 +5,19 @@ as `redis` / `engine`, and yields `redis_ready(...)` / `database_ready(...)` as 
 functions then take `RedisDep` / `SessionDep`.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, cast
 
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.db import make_engine
-from ticketing.common.http import ReadinessCheck
+from ticketing.common.http import ReadinessCheck, ServiceLifespan
 
 # Connections one process keeps to Redis, and how long a request waits for a free one.
 REDIS_POOL_SIZE = 200
@@ -52,6 +52,18 @@ async def open_database(url: str, pool_size: int = 10) -> AsyncIterator[AsyncEng
         yield engine
     finally:
         await engine.dispose()
+
+
+def database_lifespan(database_url: str) -> ServiceLifespan:
+    """The lifespan of a service whose one dependency is the database."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Mapping[str, ReadinessCheck]]:
+        async with open_database(database_url) as engine:
+            app.state.engine = engine
+            yield {"database": database_ready(engine)}
+
+    return lifespan
 
 
 def redis_ready(client: aioredis.Redis) -> ReadinessCheck:
