@@ -109,6 +109,10 @@ class SaleKeys:
         """String with a TTL: the admission token issued to a user, kept until it expires."""
         return self._key(f"queue:admission:{user_id}")
 
+    def rate(self, action: str, user_id: str) -> str:
+        """String counter with a TTL: a user's `action` requests (joins, holds) in this window."""
+        return self._key(f"rate:{action}:{user_id}")
+
 
 def sale_config_pattern(prefix: str) -> str:
     """SCAN pattern matching every sale's configuration hash, to discover the sales."""

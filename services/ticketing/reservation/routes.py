@@ -4,7 +4,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from ticketing.common.auth_deps import CurrentUser
 from ticketing.common.errors import DomainError, TemporaryError
-from ticketing.reservation.deps import AdmittedUser, ServiceDep
+from ticketing.reservation.deps import HoldingUser, ServiceDep
 from ticketing.reservation.holds import EventNotOnSale, SeatsTaken, UnknownSeats
 from ticketing.reservation.lifecycle import TransitionRefused
 from ticketing.reservation.models import Reservation, ReservationPublic, ReservationRequest
@@ -37,7 +37,7 @@ def _public(reservation: Reservation) -> ReservationPublic:
     summary="Hold 1-4 seats (all or none) for the admitted user",
 )
 async def reserve(
-    event_id: str, body: ReservationRequest, admission: AdmittedUser, service: ServiceDep
+    event_id: str, body: ReservationRequest, admission: HoldingUser, service: ServiceDep
 ) -> ReservationPublic:
     try:
         reservation = await service.reserve(admission.user_id, event_id, body.seat_ids)

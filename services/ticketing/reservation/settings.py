@@ -4,6 +4,7 @@ from functools import lru_cache
 
 from pydantic import Field
 
+from ticketing.common.ratelimit import RateRule
 from ticketing.common.settings import CommonSettings
 
 
@@ -16,6 +17,13 @@ class ReservationSettings(CommonSettings):
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     sweep_interval_seconds: float = Field(default=1.0, gt=0)
     consumer_group: str = "reservation"
+    # A person holds a few times in a sale; a script retrying in a loop is slowed to this.
+    hold_rate_limit: int = Field(default=10, gt=0, description="holds per user and sale a window")
+    hold_rate_window_seconds: float = Field(default=10.0, gt=0)
+
+    @property
+    def hold_rate(self) -> RateRule:
+        return RateRule("holds", self.hold_rate_limit, self.hold_rate_window_seconds)
 
 
 @lru_cache

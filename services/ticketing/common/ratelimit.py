@@ -1,0 +1,93 @@
+"""Per-user rate limits on a sale's busiest requests (join, hold), counted in Redis so that every
+replica shares them: a fixed-window counter per (sale, user, action), one EVALSHA a request."""
+
+import math
+from dataclasses import dataclass
+from typing import Annotated
+
+import redis.asyncio as aioredis
+from fastapi import Depends, HTTPException, status
+from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
+
+from ticketing.common.redis_keys import SaleKeys
+
+# Counts the request; the first one of a window starts the window's expiry. Returns the window's
+# milliseconds left once the count is over the limit, 0 while it is within. Refused requests
+# count too, but never extend the window, so a client retrying in a loop is let in when it ends.
+_COUNT = """
+local count = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  left = tonumber(ARGV[2])
+end
+if count > tonumber(ARGV[1]) then
+  return left
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class RateRule:
+    """At most `limit` requests of `action` per user and sale in each `window_seconds`.
+
+    `action` names the requests in the Redis key and in the refusal ("too many holds: ...").
+    """
+
+    action: str
+    limit: int
+    window_seconds: float
+
+
+class RateLimiter:
+    """Counts requests against `RateRule`s on a Redis client; `RateLimiterDep` gives routes one."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self._prefix = prefix
+        # register_script keeps the SHA and falls back to EVAL once after a Redis restart.
+        self._count = client.register_script(_COUNT)
+
+    async def wait_seconds(self, rule: RateRule, event_id: str, user_id: str) -> int:
+        """Count the request: 0 if it may go ahead, else the whole seconds until it may."""
+        key = SaleKeys(self._prefix, event_id).rate(rule.action, user_id)
+        left_ms = await self._count(
+            keys=[key], args=[rule.limit, math.ceil(rule.window_seconds * 1000)]
+        )
+        return math.ceil(int(left_ms) / 1000)
+
+    async def enforce(self, rule: RateRule, event_id: str, user_id: str) -> None:
+        """Count the request; over the limit, refuse it with a 429 saying when to come back."""
+        wait = await self.wait_seconds(rule, event_id, user_id)
+        if wait:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS, refusal_reason(rule, wait), _retry_after(wait)
+            )
+
+
+def refusal_reason(rule: RateRule, wait: int) -> str:
+    return f"too many {rule.action}: try again in {wait} s"
+
+
+def too_many_requests(rule: RateRule, wait: int) -> JSONResponse:
+    """The 429 as a response, for a WebSocket handshake refused before it is accepted."""
+    return JSONResponse(
+        {"detail": refusal_reason(rule, wait)},
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        headers=_retry_after(wait),
+    )
+
+
+def _retry_after(wait: int) -> dict[str, str]:
+    return {"Retry-After": str(wait)}
+
+
+async def get_rate_limiter(connection: HTTPConnection) -> RateLimiter:
+    """A limiter on the Redis client the app's lifespan opened (`app.state.redis`); making one
+    costs a hash of the script, a few microseconds, and follows the client if it is reopened."""
+    state = connection.app.state
+    return RateLimiter(state.redis, state.settings.redis_key_prefix)
+
+
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]

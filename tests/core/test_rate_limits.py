@@ -1,0 +1,92 @@
+"""Per-user rate limits: the shared limiter on the real Redis, and holds refused with 429."""
+
+import asyncio
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from ticketing.common.ratelimit import RateLimiter, RateRule
+from ticketing.common.settings import CommonSettings
+from ticketing.reservation.app import create_app as create_reservation_app
+
+from tests.core.conftest import Serve
+from tests.core.sale_kit import make_sale, reservation_settings
+from tests.core.test_reservation_api import buyer_headers
+
+HOLDS_ALLOWED = 3
+
+
+@pytest.fixture
+def limiter(redis_client: aioredis.Redis, settings: CommonSettings) -> RateLimiter:
+    return RateLimiter(redis_client, settings.redis_key_prefix)
+
+
+@pytest.fixture
+async def reservations(
+    serve: Serve, migrated_database: str, settings: CommonSettings
+) -> httpx.AsyncClient:
+    app = create_reservation_app(
+        reservation_settings(settings, hold_rate_limit=HOLDS_ALLOWED, hold_rate_window_seconds=30)
+    )
+    return await serve(app)
+
+
+async def hold(
+    reservations: httpx.AsyncClient, settings: CommonSettings, user: str, event: str, seat: str
+) -> httpx.Response:
+    return await reservations.post(
+        f"/events/{event}/reservations",
+        json={"seat_ids": [seat]},
+        headers=buyer_headers(settings, user, event),
+    )
+
+
+async def test_hold_over_the_limit_gets_429_with_retry_after_and_reason_while_others_hold(
+    reservations: httpx.AsyncClient, settings: CommonSettings, redis_client: aioredis.Redis
+) -> None:
+    event = await make_sale(redis_client, settings.redis_key_prefix, seats=10)
+    for n in range(1, HOLDS_ALLOWED + 1):
+        assert (await hold(reservations, settings, "alice", event, f"A-{n}")).status_code == 201
+
+    refused = await hold(reservations, settings, "alice", event, "A-9")
+
+    assert refused.status_code == 429
+    wait = int(refused.headers["Retry-After"])
+    assert 1 <= wait <= 30
+    assert refused.json()["detail"] == f"too many holds: try again in {wait} s"
+    assert (await hold(reservations, settings, "bob", event, "A-9")).status_code == 201
+
+
+async def test_hold_limit_counts_each_sale_separately(
+    reservations: httpx.AsyncClient, settings: CommonSettings, redis_client: aioredis.Redis
+) -> None:
+    first = await make_sale(redis_client, settings.redis_key_prefix, seats=10)
+    second = await make_sale(redis_client, settings.redis_key_prefix, seats=10)
+    for n in range(1, HOLDS_ALLOWED + 2):
+        await hold(reservations, settings, "carol", first, f"A-{n}")
+
+    assert (await hold(reservations, settings, "carol", first, "A-9")).status_code == 429
+    assert (await hold(reservations, settings, "carol", second, "A-1")).status_code == 201
+
+
+async def test_limiter_lets_a_user_in_again_once_the_window_has_passed(
+    limiter: RateLimiter,
+) -> None:
+    rule = RateRule("holds", limit=2, window_seconds=0.5)
+    answers = [await limiter.wait_seconds(rule, "sale-1", "dave") for _ in range(4)]
+    assert answers[:2] == [0, 0]
+    assert answers[2:] == [1, 1]  # refused attempts do not push the window's end further out
+
+    await asyncio.sleep(0.6)
+
+    assert await limiter.wait_seconds(rule, "sale-1", "dave") == 0
+
+
+async def test_limiter_counts_users_and_actions_apart(limiter: RateLimiter) -> None:
+    holds = RateRule("holds", limit=1, window_seconds=30)
+    joins = RateRule("joins", limit=1, window_seconds=30)
+    assert await limiter.wait_seconds(holds, "sale-1", "erin") == 0
+    assert await limiter.wait_seconds(holds, "sale-1", "erin") == 30
+
+    assert await limiter.wait_seconds(holds, "sale-1", "frank") == 0
+    assert await limiter.wait_seconds(joins, "sale-1", "erin") == 0
