@@ -7,6 +7,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from ticketing.common.auth_deps import current_principal
+from ticketing.common.ratelimit import RateLimiterDep
 from ticketing.common.sale_config import SaleConfig, read_sale_config
 from ticketing.common.tokens import Principal
 from ticketing.queue.hub import Hub
@@ -57,3 +58,14 @@ async def sale_config(event_id: EventId, hub: HubDep) -> SaleConfig:
 
 QueueUser = Annotated[Principal, Depends(counted_principal)]
 SaleDep = Annotated[SaleConfig, Depends(sale_config)]
+
+
+async def joining_user(
+    event_id: EventId, user: QueueUser, settings: SettingsDep, limiter: RateLimiterDep
+) -> Principal:
+    """The caller, refused with 429 once they join this sale too often."""
+    await limiter.enforce(settings.join_rate, event_id, user.user_id)
+    return user
+
+
+JoiningUser = Annotated[Principal, Depends(joining_user)]

@@ -6,10 +6,11 @@ from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconn
 from fastapi.responses import PlainTextResponse
 from redis.exceptions import RedisError
 
+from ticketing.common.ratelimit import RateLimiterDep, too_many_requests
 from ticketing.common.sale_config import read_sale_config
 from ticketing.common.tokens import TokenRejected, verify_access_token
 from ticketing.queue import fairness
-from ticketing.queue.deps import EventId, HubDep, QueueUser, SaleDep, SettingsDep
+from ticketing.queue.deps import EventId, HubDep, JoiningUser, QueueUser, SaleDep, SettingsDep
 from ticketing.queue.hub import Listener, Status
 from ticketing.queue.metrics import QUEUE_SOCKETS, TOKEN_REJECTIONS
 from ticketing.queue.store import Place, PlaceState
@@ -33,7 +34,7 @@ def _refuse(place: Place) -> None:
 
 
 @router.post("/sales/{event_id}/queue", summary="Join the line (again: same place)")
-async def join(event_id: EventId, user: QueueUser, sale: SaleDep, hub: HubDep) -> Status:
+async def join(event_id: EventId, user: JoiningUser, sale: SaleDep, hub: HubDep) -> Status:
     view = hub.view(event_id)
     place = await view.queue.join(user.user_id, sale)
     _refuse(place)
@@ -90,6 +91,7 @@ async def watch(
     event_id: EventId,
     hub: HubDep,
     settings: SettingsDep,
+    limiter: RateLimiterDep,
     access_token: str = Query(description="the login token (browsers cannot set headers here)"),
 ) -> None:
     """Join and watch: a position message every push interval until admitted, then the token."""
@@ -98,6 +100,10 @@ async def watch(
     except TokenRejected as exc:
         TOKEN_REJECTIONS.labels(exc.reason).inc()
         await websocket.close(CLOSE_UNAUTHORIZED, exc.reason)
+        return
+    if wait := await limiter.wait_seconds(settings.socket_rate, event_id, user.user_id):
+        # An HTTP 429 instead of the upgrade: the client can read Retry-After and the reason.
+        await websocket.send_denial_response(too_many_requests(settings.socket_rate, wait))
         return
     sale = await read_sale_config(hub.client, settings.redis_key_prefix, event_id)
     if sale is None:

@@ -4,6 +4,7 @@ from functools import lru_cache
 
 from pydantic import Field
 
+from ticketing.common.ratelimit import RateRule
 from ticketing.common.settings import CommonSettings
 
 
@@ -26,6 +27,22 @@ class QueueSettings(CommonSettings):
     queue_run_admission: bool = Field(
         default=True, description="run an admission worker inside the HTTP process too"
     )
+    # A join is idempotent (same place again), so these only keep one user from using up CPU.
+    queue_join_rate_limit: int = Field(
+        default=20, gt=0, description="HTTP joins per user and sale in each rate window"
+    )
+    queue_socket_rate_limit: int = Field(
+        default=20, gt=0, description="WebSocket connection attempts per user and sale a window"
+    )
+    queue_rate_window_seconds: float = Field(default=10.0, gt=0)
+
+    @property
+    def join_rate(self) -> RateRule:
+        return RateRule("joins", self.queue_join_rate_limit, self.queue_rate_window_seconds)
+
+    @property
+    def socket_rate(self) -> RateRule:
+        return RateRule("connections", self.queue_socket_rate_limit, self.queue_rate_window_seconds)
 
 
 @lru_cache
