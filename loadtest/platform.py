@@ -89,6 +89,9 @@ class Platform:
             "TICKETING_EVENT_SERVICE_URL": self.urls.event,
             "TICKETING_GATEWAY_FAILURE_RATE": str(scenario.behaviour.payment_failure_rate),
             "TICKETING_LOG_LEVEL": "WARNING",
+            # Both retry processes default to /metrics on port 9102: with any other process
+            # on it they died on "address in use", and the run had no retry ladder at all.
+            "TICKETING_RETRY_METRICS_PORT": "0",
         }
 
     def keep_logs(self) -> None:
@@ -140,6 +143,12 @@ class Platform:
                 self.processes[name].wait_ready(partial(_ready, port), READY_TIMEOUT_SECONDS)
             except ServerNotReady as exc:
                 raise PlatformNotReady(f"{name} did not become ready: {exc}") from exc
+        # Workers answer no /readyz; one that died while the services started is caught here.
+        for name, process in self.processes.items():
+            if not process.running():
+                raise PlatformNotReady(
+                    f"{name} exited; last lines of {process.log_path}:\n{process.log_tail()}"
+                )
 
     def argv(self, name: str) -> list[str]:
         """How to run one service or worker: the platform's own entry point."""
