@@ -26,7 +26,9 @@ def _run(args: argparse.Namespace) -> int:
         platform = Platform(Path(work), uuid.uuid4().hex[:8])
         platform.keep_logs()
         report = asyncio.run(
-            run_scenario(sale, results, platform, lambda line: print(line, flush=True))
+            run_scenario(
+                sale, results, platform, lambda line: print(line, flush=True), args.machine_note
+            )
         )
     print("\n".join(summary_lines(RunRecord.load(report.directory / "run.json"), report.broken)))
     print(f"report: {report.markdown}")
@@ -57,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--results",
         type=Path,
         help="where to write the report (default loadtest/results/<scenario>)",
+    )
+    run.add_argument(
+        "--machine-note",
+        default="",
+        help="what else ran on the machine during the run, written into the report",
     )
     run.set_defaults(handler=_run)
     report = commands.add_parser("report", help="rebuild a report from its run.json")

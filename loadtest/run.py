@@ -2,6 +2,7 @@
 let the platform settle, check integrity, write the report, take everything down."""
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from loadtest.crowd.client import Call, SaleApi
 from loadtest.crowd.recorder import Recorder
 from loadtest.integrity import check_integrity, kafka_figures
 from loadtest.platform import Platform, PlatformNotReady, start_platform
+from loadtest.report.machine import describe_machine
 from loadtest.report.record import RunRecord
 from loadtest.report.write import Report, write_report
 from loadtest.scenarios import Scenario
@@ -85,12 +87,15 @@ async def open_sale(
         await redis.aclose()
 
 
-async def _sample(recorder: Recorder, scenario: Scenario, progress: Progress) -> None:
+async def _sample(
+    recorder: Recorder, scenario: Scenario, progress: Progress, load_1min: list[float]
+) -> None:
     last_line = 0.0
     while True:
         recorder.sample_queue()
         if recorder.now() - last_line >= 2:
             last_line = recorder.now()
+            load_1min.append(os.getloadavg()[0])
             progress(
                 f"{recorder.now():5.0f}s  arrived {recorder.arrived}/{scenario.users}  "
                 f"waiting {recorder.waiting}  admitted {len(recorder.admissions)}  "
@@ -120,7 +125,13 @@ async def _settle(platform: Platform, scenario: Scenario) -> None:
 
 
 async def _judge(
-    platform: Platform, scenario: Scenario, recorder: Recorder, started_at: str, seconds: float
+    platform: Platform,
+    scenario: Scenario,
+    recorder: Recorder,
+    started_at: str,
+    seconds: float,
+    machine_note: str,
+    load_1min: list[float],
 ) -> RunRecord:
     engine = create_async_engine(platform.database_url)
     redis = aioredis.Redis.from_url(platform.servers.redis.url)
@@ -150,13 +161,19 @@ async def _judge(
         integrity=integrity,
         kafka=await kafka_figures(platform.servers.kafka.bootstrap, platform.topic_prefix),
         notes=NOTES,
+        machine=describe_machine(load_1min, machine_note),
     )
 
 
 async def run_scenario(
-    scenario: Scenario, results: Path, platform: Platform, progress: Progress
+    scenario: Scenario,
+    results: Path,
+    platform: Platform,
+    progress: Progress,
+    machine_note: str = "",
 ) -> Report:
-    """The whole run; the platform is stopped whatever happens."""
+    """The whole run; the platform is stopped whatever happens. `machine_note` says what else
+    ran on the machine, for the report."""
     settings = CommonSettings()
     try:
         progress(f"starting the platform under {platform.run_dir}")
@@ -169,7 +186,8 @@ async def run_scenario(
         )
         recorder = Recorder()
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        sampler = asyncio.create_task(_sample(recorder, scenario, progress))
+        load_1min: list[float] = []
+        sampler = asyncio.create_task(_sample(recorder, scenario, progress, load_1min))
         try:
             await run_crowd(
                 SaleApi(platform.urls, scenario.event_id),
@@ -183,7 +201,9 @@ async def run_scenario(
         seconds = recorder.now()
         progress("crowd done; waiting for the platform to settle")
         await _settle(platform, scenario)
-        record = await _judge(platform, scenario, recorder, started_at, seconds)
+        record = await _judge(
+            platform, scenario, recorder, started_at, seconds, machine_note, load_1min
+        )
         return write_report(record, scenario, results)
     finally:
         await asyncio.to_thread(platform.stop)

@@ -4,6 +4,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from loadtest.report.machine import Machine
+
 
 class QueueSample(BaseModel):
     """The waiting room at one moment, `t` seconds after the crowd started."""
@@ -48,6 +50,7 @@ class RunRecord(BaseModel):
     integrity: Integrity = Field(default_factory=Integrity)
     kafka: KafkaFigures = Field(default_factory=KafkaFigures)
     notes: list[str] = Field(default_factory=list)
+    machine: Machine | None = None
 
     def save(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=1))

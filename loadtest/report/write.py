@@ -64,6 +64,14 @@ def render_markdown(record: RunRecord, scenario: Scenario, broken: list[str]) ->
         "",
         *(f"- {line}" for line in summary_lines(record, broken)),
         "",
+        "## Machine",
+        "",
+        *(
+            [f"- {line}" for line in record.machine.describe()]
+            if record.machine
+            else ["Not recorded."]
+        ),
+        "",
         "## Outcomes",
         "",
         "| outcome | people |",
