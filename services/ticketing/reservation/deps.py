@@ -5,7 +5,6 @@ from typing import Annotated, cast
 from fastapi import Depends, Header, HTTPException, Request, status
 
 from ticketing.common.auth_deps import CurrentUser
-from ticketing.common.ratelimit import RateLimiterDep
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Admission, TokenRejected, verify_admission_token
 from ticketing.reservation.service import ReservationService
@@ -37,11 +36,11 @@ AdmittedUser = Annotated[Admission, Depends(admitted_user)]
 
 
 async def holding_user(
-    request: Request, event_id: str, admission: AdmittedUser, limiter: RateLimiterDep
+    request: Request, event_id: str, admission: AdmittedUser, service: ServiceDep
 ) -> Admission:
     """The admitted caller, refused with 429 once they try to hold too often in this sale."""
     settings: ReservationSettings = request.app.state.settings
-    await limiter.enforce(settings.hold_rate, event_id, admission.user_id)
+    await service.limiter.enforce(settings.hold_rate, event_id, admission.user_id)
     return admission
 
 

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.errors import PermanentError, TemporaryError
+from ticketing.common.ratelimit import RateLimiter
 from ticketing.common.redis_keys import held_sales_key
 from ticketing.common.sale_config import read_sale_config
 from ticketing.common.sqltypes import utcnow
@@ -57,6 +58,7 @@ class ReservationService:
         self._redis = redis
         self._settings = settings
         self._holds = SeatHolds(redis, settings.redis_key_prefix)
+        self.limiter = RateLimiter(redis, settings.redis_key_prefix)
         self._clock = clock
         self._hold_ttls: dict[str, tuple[float, int]] = {}
         self._config_lock = asyncio.Lock()
