@@ -24,20 +24,25 @@ from loadtest.crowd.recorder import Recorder
 async def wait_on_socket(url: str, recorder: Recorder, deadline: float) -> Place | None:
     """Listen until admitted, sold out or closed; None if the socket failed or `deadline`
     (monotonic) passed first."""
+    limit = asyncio.timeout(max(deadline - time.monotonic(), 0.01))
     try:
-        async with asyncio.timeout(max(deadline - time.monotonic(), 0.01)):
-            async with connect(url, open_timeout=10, ping_interval=20, max_queue=4) as socket:
-                async for message in socket:
-                    place = place_from_message(message)
-                    recorder.saw(place)
-                    if place.state != QueueState.WAITING:
-                        recorder.answer(True)
-                        return place
+        async with (
+            limit,
+            connect(url, open_timeout=10, ping_interval=20, max_queue=4) as socket,
+        ):
+            async for message in socket:
+                place = place_from_message(message)
+                recorder.saw(place)
+                if place.state != QueueState.WAITING:
+                    recorder.answer(True)
+                    return place
     except (OSError, WebSocketException, ValueError, KeyError) as exc:
+        # TimeoutError is an OSError: the run's deadline ending a wait is not a failure, a
+        # handshake that timed out before it is.
+        if limit.expired():
+            return None
         recorder.answer(False)
         recorder.failed(f"waiting socket: {type(exc).__name__}: {exc}")
-        return None
-    except TimeoutError:
         return None
     recorder.answer(False)
     recorder.failed("waiting socket: closed by the server before admission")
