@@ -18,9 +18,10 @@ from ticketing.seat.settings import SeatSettings
 from ticketing.user.app import create_app as user_app
 from ticketing.user.settings import UserSettings
 
+from tests.serving import serving
+
 from ..core.sale_kit import payment_settings, reservation_settings
 from ..queue.factories import make_queue_settings
-from .servers import serving
 
 
 @asynccontextmanager

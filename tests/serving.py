@@ -1,19 +1,12 @@
 """ASGI apps served for real by uvicorn on free loopback ports, inside the test's event loop."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
 from starlette.types import ASGIApp
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from ticketing.devstack.ports import free_port
 
 
 @asynccontextmanager
