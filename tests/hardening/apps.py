@@ -38,7 +38,18 @@ APPS: dict[str, Callable[[CommonSettings], FastAPI]] = {
         SeatSettings.model_validate(s.model_dump()),
         event_transport=httpx.MockTransport(_event_service),
     ),
-    "reservation": lambda s: create_reservation_app(reservation_settings(s)),
+    # Rate limits high enough that the fuzzer's one user reaches the hold code, not the 429.
+    "reservation": lambda s: create_reservation_app(
+        reservation_settings(s, hold_rate_limit=1_000_000)
+    ),
     "payment": lambda s: create_payment_app(payment_settings(s)),
-    "queue": lambda s: create_queue_app(QueueSettings.model_validate(s.model_dump())),
+    "queue": lambda s: create_queue_app(
+        QueueSettings.model_validate(
+            {
+                **s.model_dump(),
+                "queue_join_rate_limit": 1_000_000,
+                "queue_socket_rate_limit": 1_000_000,
+            }
+        )
+    ),
 }

@@ -37,6 +37,8 @@ def service_env(settings: CommonSettings) -> dict[str, str]:
         "TICKETING_GATEWAY_FAILURE_RATE": "0.1",
         "TICKETING_RETRY_LEASE_MS": "2000",
         "TICKETING_RETRY_CLAIM_BATCH": "5",
+        # A few buyers stand in for a crowd, each holding far more often than a person may.
+        "TICKETING_HOLD_RATE_LIMIT": "100000",
     }
 
 
