@@ -25,6 +25,8 @@ class Effect(StrEnum):
     SELL = "sell"
     RELEASE = "release"
     REFUND = "refund"
+    # The buyer is done: their waiting-room session gives its slot back before it expires.
+    END_SESSION = "end_session"
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def next_step(status: S, trigger: Trigger, hold_expired: bool) -> Step:
     if trigger in (Trigger.PAID, Trigger.SEATS_GONE):
         if status is S.CONFIRMED:
             # Confirmed already: selling again only repairs Redis if the last attempt died there.
-            return Step(status, frozenset({Effect.SELL}))
+            return Step(status, frozenset({Effect.SELL, Effect.END_SESSION}))
         return Step(status, frozenset({Effect.RELEASE, Effect.REFUND}))
     if trigger is Trigger.PAYMENT_FAILED and status in _TERMINAL:
         return Step(status, frozenset({Effect.RELEASE}))
@@ -59,7 +61,9 @@ def _from_pending(trigger: Trigger, hold_expired: bool) -> Step:
     release = frozenset({Effect.RELEASE})
     match trigger:
         case Trigger.PAID if not hold_expired:
-            return Step(S.CONFIRMED, frozenset({Effect.ISSUE_TICKETS, Effect.SELL}))
+            return Step(
+                S.CONFIRMED, frozenset({Effect.ISSUE_TICKETS, Effect.SELL, Effect.END_SESSION})
+            )
         case Trigger.PAID:
             return Step(S.EXPIRED, release | {Effect.REFUND})
         case Trigger.SEATS_GONE:

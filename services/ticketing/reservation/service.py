@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.errors import PermanentError, TemporaryError
 from ticketing.common.ratelimit import RateLimiter
-from ticketing.common.redis_keys import held_sales_key
+from ticketing.common.redis_keys import SaleKeys, held_sales_key
 from ticketing.common.sale_config import read_sale_config
 from ticketing.common.sqltypes import utcnow
 from ticketing.reservation import messages
@@ -194,6 +194,22 @@ class ReservationService:
                 )
         if Effect.RELEASE in step.effects:
             await self._holds.release(*args)
+        if Effect.END_SESSION in step.effects:
+            await self._end_session(reservation)
+
+    async def _end_session(self, reservation: Reservation) -> None:
+        """Free the buyer's slot in the waiting room's active set (the queue's member is the user
+        id), so the next in line gets in now instead of when the session would have expired."""
+        active = SaleKeys(self._settings.redis_key_prefix, reservation.event_id).active
+        try:
+            await self._redis.zrem(active, reservation.user_id)
+        except RedisError:
+            # The confirmation stands: the session's expiry frees the slot anyway.
+            log.warning(
+                "could not end the buyer's waiting-room session",
+                extra={"reservation_id": reservation.id},
+                exc_info=True,
+            )
 
     async def _hold_ttl_seconds(self, event_id: str) -> int:
         """The sale's hold TTL, read at most once a second per sale: a rush of thousands of
