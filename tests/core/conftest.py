@@ -11,6 +11,8 @@ from contextlib import AsyncExitStack
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+from ticketing.common.resources import open_database
 from ticketing.migrations.run import upgrade
 
 Serve = Callable[[FastAPI], Awaitable[httpx.AsyncClient]]
@@ -22,6 +24,13 @@ async def migrated_database(database_url: str) -> str:
     # Alembic's environment runs its own event loop, so it cannot run on the test's loop.
     await asyncio.to_thread(upgrade, database_url)
     return database_url
+
+
+@pytest.fixture
+async def engine(migrated_database: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the migrated database, for tests that drive a service's code directly."""
+    async with open_database(migrated_database) as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from ticketing.common.kafka import ensure_topics, make_producer
-from ticketing.common.resources import open_database
 from ticketing.common.settings import CommonSettings
 from ticketing.common.sqltypes import utcnow
 from ticketing.common.topics import Topics
@@ -19,12 +18,6 @@ from ticketing.payment.models import Payment, PaymentStatus
 from ticketing.payment.service import PaymentService, RefundRequested, ReservationRequested
 
 from tests.core.sale_kit import read_topic
-
-
-@pytest.fixture
-async def engine(migrated_database: str) -> AsyncIterator[AsyncEngine]:
-    async with open_database(migrated_database) as engine:
-        yield engine
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
 """The reservation's life on the real servers: holds, confirmation, expiry, cancellation, refunds."""
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -9,7 +7,6 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from ticketing.common.errors import TemporaryError
 from ticketing.common.redis_keys import SaleKeys
-from ticketing.common.resources import open_database
 from ticketing.common.sale_config import SaleConfig, write_sale_config
 from ticketing.common.settings import CommonSettings
 from ticketing.common.sqltypes import utcnow
@@ -25,12 +22,6 @@ from tests.core.sale_kit import (
     reservation_settings,
     seat_states,
 )
-
-
-@pytest.fixture
-async def engine(migrated_database: str) -> AsyncIterator[AsyncEngine]:
-    async with open_database(migrated_database) as engine:
-        yield engine
 
 
 @pytest.fixture

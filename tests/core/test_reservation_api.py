@@ -68,12 +68,6 @@ async def test_admitted_buyer_holds_two_seats_pays_and_gets_them_sold(
 
 
 @pytest.fixture
-async def engine(migrated_database: str) -> AsyncIterator[AsyncEngine]:
-    async with open_database(migrated_database) as engine:
-        yield engine
-
-
-@pytest.fixture
 async def service(
     engine: AsyncEngine, redis_client: aioredis.Redis, settings: CommonSettings
 ) -> ReservationService:

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from ticketing.common.redis_keys import SaleKeys, held_sales_key
-from ticketing.common.resources import open_database
 from ticketing.common.settings import CommonSettings
 from ticketing.common.sqltypes import utcnow
 from ticketing.common.tokens import Principal, issue_access_token, issue_admission_token
@@ -49,12 +48,6 @@ from tests.core.sale_kit import (
 
 # Short holds, and no grace: the hold key expires with the hold, so a test waits seconds.
 HOLD_TTL_SECONDS = 2
-
-
-@pytest.fixture
-async def engine(migrated_database: str) -> AsyncIterator[AsyncEngine]:
-    async with open_database(migrated_database) as engine:
-        yield engine
 
 
 @pytest.fixture

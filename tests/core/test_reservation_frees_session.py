@@ -1,14 +1,12 @@
 """A confirmed buyer gives their waiting-room slot back at once, not when their session expires."""
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.envelope import Envelope
 from ticketing.common.redis_keys import SaleKeys
-from ticketing.common.resources import open_database
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import RESERVATION_PAID
 from ticketing.reservation.consumers import payment_outcome_handler
@@ -16,12 +14,6 @@ from ticketing.reservation.models import ReservationStatus
 from ticketing.reservation.service import ReservationService
 
 from tests.core.sale_kit import make_sale, reservation_settings, seat_states
-
-
-@pytest.fixture
-async def engine(migrated_database: str) -> AsyncIterator[AsyncEngine]:
-    async with open_database(migrated_database) as engine:
-        yield engine
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 consumer runner applies a redelivered message once and dead-letters what it cannot read."""
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -12,7 +11,6 @@ from ticketing.common.background import background
 from ticketing.common.consumer import ConsumerRunner, DeadLetterOnFailure
 from ticketing.common.envelope import Envelope
 from ticketing.common.kafka import ensure_topics, make_producer
-from ticketing.common.resources import open_database
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import RESERVATION_PAID, Topics
 from ticketing.reservation.consumers import CONSUMED_TOPICS, payment_outcome_handler
@@ -29,12 +27,6 @@ from tests.core.sale_kit import (
     reservation_settings,
     seat_states,
 )
-
-
-@pytest.fixture
-async def engine(migrated_database: str) -> AsyncIterator[AsyncEngine]:
-    async with open_database(migrated_database) as engine:
-        yield engine
 
 
 @pytest.fixture
