@@ -16,7 +16,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -37,7 +36,7 @@ from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Principal, issue_access_token, issue_admission_token
 from ticketing.common.topics import RESERVATION_REQUESTED
 from ticketing.devstack.ports import free_port
-from ticketing.devstack.process import ManagedProcess
+from ticketing.devstack.process import ManagedProcess, http_ready
 from ticketing.devstack.stack import LocalStack
 
 from loadtest.bench_common import (
@@ -162,11 +161,6 @@ def service_env(stack: LocalStack, database_url: str, gateway_latency: float) ->
     }
 
 
-def _ready(port: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply:
-        return bool(reply.status == 200)
-
-
 @contextmanager
 def services(directory: Path, env: dict[str, str]) -> Iterator[str]:
     """The payment and reservation services as processes; the reservation service's URL."""
@@ -192,7 +186,7 @@ def services(directory: Path, env: dict[str, str]) -> Iterator[str]:
             )
             process.start()
             processes.append(process)
-            process.wait_ready(partial(_ready, port), 120)
+            process.wait_ready(partial(http_ready, port), 120)
         yield f"http://127.0.0.1:{port}"
     finally:
         for process in processes:

@@ -18,7 +18,6 @@ import random
 import resource
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -39,7 +38,7 @@ from ticketing.common.sale_config import Phase, SaleConfig, write_sale_config
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Principal, issue_access_token
 from ticketing.devstack.ports import free_port
-from ticketing.devstack.process import ManagedProcess
+from ticketing.devstack.process import ManagedProcess, http_ready
 from ticketing.queue.settings import QueueSettings
 from ticketing.queue.store import SaleQueue
 
@@ -79,11 +78,6 @@ def service_env(redis_url: str, push_interval: float = 1.0) -> dict[str, str]:
     }
 
 
-def _ready(port: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply:
-        return bool(reply.status == 200)
-
-
 @contextmanager
 def queue_services(
     directory: Path, env: dict[str, str], count: int
@@ -103,7 +97,7 @@ def queue_services(
             )
             process.start()
             processes.append(process)
-            process.wait_ready(partial(_ready, port), 120)
+            process.wait_ready(partial(http_ready, port), 120)
             ports.append((port, process.pid or 0))
         yield ports
     finally:

@@ -9,7 +9,6 @@ import logging
 import os
 import subprocess
 import sys
-import urllib.request
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing import __main__ as registry
 from ticketing.common.db import server_url
 from ticketing.devstack.ports import free_port
-from ticketing.devstack.process import ManagedProcess, ServerNotReady
+from ticketing.devstack.process import ManagedProcess, ServerNotReady, http_ready
 from ticketing.devstack.stack import LocalStack, StackPorts
 
 from loadtest.crowd.client import ServiceUrls
@@ -140,7 +139,7 @@ class Platform:
             process.start()
         for name, port in self.ports.items():
             try:
-                self.processes[name].wait_ready(partial(_ready, port), READY_TIMEOUT_SECONDS)
+                self.processes[name].wait_ready(partial(http_ready, port), READY_TIMEOUT_SECONDS)
             except ServerNotReady as exc:
                 raise PlatformNotReady(f"{name} did not become ready: {exc}") from exc
         # Workers answer no /readyz; one that died while the services started is caught here.
@@ -161,11 +160,6 @@ class Platform:
                 process.stop()
         if self.owns_stack:
             self.servers.stop()
-
-
-def _ready(port: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply:
-        return bool(reply.status == 200)
 
 
 async def start_platform(platform: Platform, scenario: Scenario) -> None:

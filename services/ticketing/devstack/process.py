@@ -4,8 +4,15 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+
+def http_ready(port: int, path: str = "/readyz") -> bool:
+    """Whether a local service on `port` answers its readiness probe with 200."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
+        return bool(reply.status == 200)
 
 
 class ServerNotReady(RuntimeError):
