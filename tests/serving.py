@@ -13,7 +13,15 @@ from ticketing.devstack.ports import free_port
 async def serving(app: ASGIApp) -> AsyncIterator[str]:
     """The app's base URL once its lifespan has run and it listens; stopped on exit."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        # A browser may keep a socket open past the test; shutdown must not wait for it forever.
+        timeout_graceful_shutdown=5,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
