@@ -2,17 +2,20 @@
 
 Once per interval and per sale the hub reads the sale's state (cursor, counts, removed tickets,
 config) in one round trip, refreshes the heartbeats of everyone connected here in one script,
-and then computes each socket's position in memory. A user costs a Redis read only at a
-transition: when their turn comes (to fetch the admission token) or when the pre-queue is shuffled.
+serialises the fields every socket of the sale shares once, and then computes each socket's own
+fields in memory. A user costs a Redis read only at a transition: when their turn comes (to fetch
+the admission token) or when the pre-queue is shuffled.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -29,10 +32,20 @@ SOLD_OUT_NOTICE = (
     "Every seat is sold. Stay in line to join the waiting list: if a seat comes back, "
     "the first person on the list gets a time-limited offer."
 )
+SOLD_OUT_TEXT = orjson.dumps({"type": "sold_out", "notice": SOLD_OUT_NOTICE}).decode()
+NOT_CONFIGURED: dict[str, object] = {"type": "closed", "reason": "the sale is not configured"}
+
+# A tick hands the event loop back after this many sockets, so that handshakes and joins arriving
+# during a tick of tens of thousands of sockets are not held up until it ends.
+SOCKETS_PER_SLICE = 500
+# Sockets whose turn came in this tick fetch their token concurrently, this many at a time (each
+# takes a pooled Redis connection).
+TRANSITIONS_AT_ONCE = 32
 
 Status = dict[str, object]
-# Delivers one message; a socket that closed meanwhile is ignored (its handler cleans up).
-Send = Callable[[Status], Awaitable[None]]
+# Delivers one message, serialised JSON; a socket that closed meanwhile is ignored (its handler
+# cleans up).
+Send = Callable[[str], Awaitable[None]]
 
 
 @dataclass(eq=False)
@@ -53,9 +66,18 @@ class SaleView:
     queue: SaleQueue
     meter: RateMeter = field(default_factory=RateMeter)
     listeners: set[Listener] = field(default_factory=set)
+    sockets_per_user: Counter[str] = field(default_factory=Counter)
     state: QueueState | None = None
     config: SaleConfig | None = None
     read_at: float = float("-inf")
+    # The fields every message about this sale carries, as of the last read, and the same
+    # serialised as the tail of a JSON object (`,"message":...}`), spliced after each socket's own.
+    shared: Status = field(default_factory=dict)
+    shared_tail: bytes = b"}"
+
+    def message(self, own: Status) -> str:
+        """One socket's message: its own fields followed by the shared ones, as JSON text."""
+        return (orjson.dumps(own)[:-1] + self.shared_tail).decode()
 
 
 class Hub:
@@ -75,38 +97,35 @@ class Hub:
         now = time.monotonic()
         if now - view.read_at <= max_age and view.state is not None:
             return
-        view.state = await view.queue.state()
-        view.config = await read_sale_config(
+        view.state = state = await view.queue.state()
+        view.config = config = await read_sale_config(
             self.client, self.settings.redis_key_prefix, view.queue.event_id
         )
         view.read_at = now
-        view.meter.observe(view.state.admitted_total, now)
+        view.meter.observe(state.admitted_total, now)
+        view.shared = {} if config is None else _shared_fields(view, state, config)
+        view.shared_tail = b"," + orjson.dumps(view.shared)[1:] if view.shared else b"}"
         sale = view.queue.event_id
-        QUEUE_WAITING.labels(sale).set(view.state.waiting)
-        QUEUE_ACTIVE.labels(sale).set(view.state.active)
+        QUEUE_WAITING.labels(sale).set(state.waiting)
+        QUEUE_ACTIVE.labels(sale).set(state.active)
         QUEUE_ADMISSION_RATE.labels(sale).set(view.meter.rate)
 
     async def status(self, view: SaleView, user_id: str, place: Place) -> tuple[Place, Status]:
         """The user's place (updated at transitions) and the message that tells them about it."""
+        place, own = await self._own_fields(view, user_id, place)
+        return place, {**own, **view.shared}
+
+    async def _own_fields(self, view: SaleView, user_id: str, place: Place) -> tuple[Place, Status]:
         state, config = view.state, view.config
         if state is None or config is None:
-            return place, {"type": "closed", "reason": "the sale is not configured"}
-        common: Status = {
-            "message": config.message,
-            "sold_out": state.sold_out,
-            "paused": not is_admitting(config, time.time()) and state.waiting > 0,
-            "waiting": state.waiting,
-            "active": state.active,
-            "rate": round(view.meter.rate, 2),
-        }
-        at_turn = place.state is PlaceState.WAITING and position(state, place.ticket or 0) is None
+            return place, NOT_CONFIGURED
+        at_turn = _at_turn(state, place)
         if (place.state is PlaceState.PREQUEUE and state.prequeue_assigned) or at_turn:
             place = await view.queue.join(user_id, config, create=False)
         if place.state is PlaceState.ADMITTED or at_turn:
             token = await view.queue.admission_token(self.settings, user_id)
             if token is not None:
-                place = Place(PlaceState.ADMITTED)
-                return place, {"type": "admitted", "token": token, **common}
+                return Place(PlaceState.ADMITTED), {"type": "admitted", "token": token}
         if place.state is PlaceState.WAITING and place.ticket is not None:
             ahead = max(0, (position(state, place.ticket) or 1) - 1)
             return place, {
@@ -115,23 +134,29 @@ class Hub:
                 "position": ahead + 1,
                 "ahead": ahead,
                 "eta_seconds": view.meter.eta_seconds(ahead + 1),
-                **common,
             }
         if place.state is PlaceState.PREQUEUE:
-            return place, {"type": "prequeue", "opens_at": config.opens_at.isoformat(), **common}
-        return place, {"type": place.state.value, **common}
+            return place, {"type": "prequeue", "opens_at": config.opens_at.isoformat()}
+        return place, {"type": place.state.value}
 
     async def connect(self, event_id: str, listener: Listener) -> None:
         view = self.view(event_id)
         view.listeners.add(listener)
+        view.sockets_per_user[listener.user_id] += 1
         await self.refresh(view, self.settings.queue_push_interval_seconds)
         await self._push(view, listener)
 
     async def disconnect(self, event_id: str, listener: Listener) -> None:
         """A closed socket counts as away at once, unless the user has another one open here."""
         view = self.view(event_id)
+        if listener not in view.listeners:
+            return
         view.listeners.discard(listener)
-        if listener.done or any(o.user_id == listener.user_id for o in view.listeners):
+        view.sockets_per_user[listener.user_id] -= 1
+        if view.sockets_per_user[listener.user_id] > 0:
+            return
+        del view.sockets_per_user[listener.user_id]
+        if listener.done:
             return
         with contextlib.suppress(RedisError):
             await view.queue.mark_away(listener.user_id, self.settings.queue_away_after_seconds)
@@ -139,10 +164,10 @@ class Hub:
     async def _push(self, view: SaleView, listener: Listener) -> None:
         if view.state is not None and view.state.sold_out and not listener.told_sold_out:
             listener.told_sold_out = True
-            await listener.send({"type": "sold_out", "notice": SOLD_OUT_NOTICE})
-        listener.place, message = await self.status(view, listener.user_id, listener.place)
+            await listener.send(SOLD_OUT_TEXT)
+        listener.place, own = await self._own_fields(view, listener.user_id, listener.place)
         listener.done = listener.place.state is PlaceState.ADMITTED
-        await listener.send(message)
+        await listener.send(view.message(own))
 
     async def tick(self) -> None:
         for view in list(self._views.values()):
@@ -151,8 +176,24 @@ class Hub:
                 continue
             await self.refresh(view)
             await view.queue.touch(sorted({listener.user_id for listener in listeners}))
-            for listener in listeners:
+            await self._broadcast(view, listeners)
+
+    async def _broadcast(self, view: SaleView, listeners: list[Listener]) -> None:
+        """Push every socket its message: first those whose place is changing, concurrently (each
+        reads Redis), then the rest, which need no read, a slice at a time."""
+        changing: list[Listener] = []
+        steady: list[Listener] = []
+        for listener in listeners:
+            state = view.state
+            moving = state is not None and _reads_redis(state, listener.place)
+            (changing if moving else steady).append(listener)
+        for start in range(0, len(changing), TRANSITIONS_AT_ONCE):
+            batch = changing[start : start + TRANSITIONS_AT_ONCE]
+            await asyncio.gather(*(self._push(view, listener) for listener in batch))
+        for start in range(0, len(steady), SOCKETS_PER_SLICE):
+            for listener in steady[start : start + SOCKETS_PER_SLICE]:
                 await self._push(view, listener)
+            await asyncio.sleep(0)
 
     async def run(self) -> None:
         while True:
@@ -163,3 +204,27 @@ class Hub:
                 log.exception("hub tick failed; retrying next interval")
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, self.settings.queue_push_interval_seconds - elapsed))
+
+
+def _at_turn(state: QueueState, place: Place) -> bool:
+    return place.state is PlaceState.WAITING and position(state, place.ticket or 0) is None
+
+
+def _reads_redis(state: QueueState, place: Place) -> bool:
+    """Whether this socket's message needs a Redis read this tick (its place is changing)."""
+    return (
+        place.state is PlaceState.ADMITTED
+        or (place.state is PlaceState.PREQUEUE and state.prequeue_assigned)
+        or _at_turn(state, place)
+    )
+
+
+def _shared_fields(view: SaleView, state: QueueState, config: SaleConfig) -> Status:
+    return {
+        "message": config.message,
+        "sold_out": state.sold_out,
+        "paused": not is_admitting(config, time.time()) and state.waiting > 0,
+        "waiting": state.waiting,
+        "active": state.active,
+        "rate": round(view.meter.rate, 2),
+    }

@@ -115,9 +115,9 @@ async def watch(
         return
     await websocket.accept()
 
-    async def send(message: Status) -> None:
+    async def send(text: str) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-            await websocket.send_json(message)
+            await websocket.send_text(text)
 
     listener = Listener(user.user_id, place, send)
     QUEUE_SOCKETS.inc()
