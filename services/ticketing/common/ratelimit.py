@@ -12,21 +12,27 @@ from starlette.requests import HTTPConnection
 
 from ticketing.common.redis_keys import SaleKeys
 
-# Counts the request; the first one of a window starts the window's expiry. Returns the window's
+# Counts one request; the first one of a window starts the window's expiry. Returns the window's
 # milliseconds left once the count is over the limit, 0 while it is within. Refused requests
 # count too, but never extend the window, so a client retrying in a loop is let in when it ends.
-_COUNT = """
-local count = redis.call('INCR', KEYS[1])
-local left = redis.call('PTTL', KEYS[1])
-if left < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  left = tonumber(ARGV[2])
+# A Lua function, so that a script doing more (the queue's coalesced joins) counts the same way.
+COUNT_REQUEST_LUA = """
+local function count_request(key, limit, window_ms)
+  local count = redis.call('INCR', key)
+  local left = redis.call('PTTL', key)
+  if left < 0 then
+    redis.call('PEXPIRE', key, window_ms)
+    left = window_ms
+  end
+  if count > limit then
+    return left
+  end
+  return 0
 end
-if count > tonumber(ARGV[1]) then
-  return left
-end
-return 0
 """
+
+# KEYS: the counter. ARGV: limit, window (ms).
+_COUNT = COUNT_REQUEST_LUA + "return count_request(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))"
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,15 @@ class RateRule:
     limit: int
     window_seconds: float
 
+    @property
+    def window_ms(self) -> int:
+        return math.ceil(self.window_seconds * 1000)
+
+
+def seconds_to_wait(left_ms: int) -> int:
+    """Whole seconds to wait, from the milliseconds `count_request` returned (0: go ahead)."""
+    return math.ceil(left_ms / 1000)
+
 
 class RateLimiter:
     """Counts requests against `RateRule`s on a Redis client; `RateLimiterDep` gives routes one."""
@@ -52,18 +67,20 @@ class RateLimiter:
     async def wait_seconds(self, rule: RateRule, event_id: str, user_id: str) -> int:
         """Count the request: 0 if it may go ahead, else the whole seconds until it may."""
         key = SaleKeys(self._prefix, event_id).rate(rule.action, user_id)
-        left_ms = await self._count(
-            keys=[key], args=[rule.limit, math.ceil(rule.window_seconds * 1000)]
-        )
-        return math.ceil(int(left_ms) / 1000)
+        left_ms = await self._count(keys=[key], args=[rule.limit, rule.window_ms])
+        return seconds_to_wait(int(left_ms))
 
     async def enforce(self, rule: RateRule, event_id: str, user_id: str) -> None:
         """Count the request; over the limit, refuse it with a 429 saying when to come back."""
-        wait = await self.wait_seconds(rule, event_id, user_id)
-        if wait:
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS, refusal_reason(rule, wait), _retry_after(wait)
-            )
+        if wait := await self.wait_seconds(rule, event_id, user_id):
+            raise refusal(rule, wait)
+
+
+def refusal(rule: RateRule, wait: int) -> HTTPException:
+    """The 429 that refuses a request over `rule`, saying when to come back."""
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS, refusal_reason(rule, wait), _retry_after(wait)
+    )
 
 
 def refusal_reason(rule: RateRule, wait: int) -> str:

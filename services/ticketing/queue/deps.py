@@ -7,10 +7,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from ticketing.common.auth_deps import current_principal
-from ticketing.common.ratelimit import RateLimiterDep
 from ticketing.common.sale_config import SaleConfig, read_sale_config
 from ticketing.common.tokens import Principal
 from ticketing.queue.hub import Hub
+from ticketing.queue.joins import Joins
 from ticketing.queue.metrics import TOKEN_REJECTIONS
 from ticketing.queue.settings import QueueSettings
 
@@ -60,12 +60,13 @@ QueueUser = Annotated[Principal, Depends(counted_principal)]
 SaleDep = Annotated[SaleConfig, Depends(sale_config)]
 
 
-async def joining_user(
-    event_id: EventId, user: QueueUser, settings: SettingsDep, limiter: RateLimiterDep
-) -> Principal:
-    """The caller, refused with 429 once they join this sale too often."""
-    await limiter.enforce(settings.join_rate, event_id, user.user_id)
-    return user
+async def get_joins(connection: HTTPConnection) -> Joins:
+    # Made on first use, for the hub the lifespan made (a restarted app has a new hub).
+    state = connection.app.state
+    joins: Joins | None = getattr(state, "joins", None)
+    if joins is None or joins.hub is not state.hub:
+        joins = state.joins = Joins(state.hub)
+    return joins
 
 
-JoiningUser = Annotated[Principal, Depends(joining_user)]
+JoinsDep = Annotated[Joins, Depends(get_joins)]

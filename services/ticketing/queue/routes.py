@@ -6,14 +6,13 @@ from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconn
 from fastapi.responses import PlainTextResponse
 from redis.exceptions import RedisError
 
-from ticketing.common.ratelimit import RateLimiterDep, too_many_requests
-from ticketing.common.sale_config import read_sale_config
+from ticketing.common.ratelimit import refusal, too_many_requests
 from ticketing.common.tokens import TokenRejected, verify_access_token
 from ticketing.queue import fairness
-from ticketing.queue.deps import EventId, HubDep, JoiningUser, QueueUser, SaleDep, SettingsDep
+from ticketing.queue.deps import EventId, HubDep, JoinsDep, QueueUser, SaleDep, SettingsDep
 from ticketing.queue.hub import Listener, Status
 from ticketing.queue.metrics import QUEUE_SOCKETS, TOKEN_REJECTIONS
-from ticketing.queue.store import Place, PlaceState
+from ticketing.queue.store import Place, PlaceState, Throttled
 
 router = APIRouter(tags=["queue"])
 
@@ -33,13 +32,22 @@ def _refuse(place: Place) -> None:
         raise HTTPException(status.HTTP_409_CONFLICT, _REFUSALS[place.state])
 
 
+def _no_sale(event_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no sale {event_id!r} is configured")
+
+
 @router.post("/sales/{event_id}/queue", summary="Join the line (again: same place)")
-async def join(event_id: EventId, user: JoiningUser, sale: SaleDep, hub: HubDep) -> Status:
-    view = hub.view(event_id)
-    place = await view.queue.join(user.user_id, sale)
+async def join(event_id: EventId, user: QueueUser, joins: JoinsDep) -> Status:
+    if (sale := await joins.sale(event_id)) is None:
+        raise _no_sale(event_id)
+    view, config = sale
+    rule = joins.hub.settings.join_rate
+    place = await joins.join(view, config, user.user_id, rule)
+    if isinstance(place, Throttled):
+        raise refusal(rule, place.wait_seconds)
     _refuse(place)
-    await hub.refresh(view, hub.settings.queue_push_interval_seconds)
-    return (await hub.status(view, user.user_id, place))[1]
+    await joins.hub.refresh(view, joins.hub.settings.queue_push_interval_seconds)
+    return (await joins.hub.status(view, user.user_id, place))[1]
 
 
 @router.get("/sales/{event_id}/queue", summary="Where the caller stands (poll every 1-2 s)")
@@ -91,7 +99,7 @@ async def watch(
     event_id: EventId,
     hub: HubDep,
     settings: SettingsDep,
-    limiter: RateLimiterDep,
+    joins: JoinsDep,
     access_token: str = Query(description="the login token (browsers cannot set headers here)"),
 ) -> None:
     """Join and watch: a position message every push interval until admitted, then the token."""
@@ -101,15 +109,16 @@ async def watch(
         TOKEN_REJECTIONS.labels(exc.reason).inc()
         await websocket.close(CLOSE_UNAUTHORIZED, exc.reason)
         return
-    if wait := await limiter.wait_seconds(settings.socket_rate, event_id, user.user_id):
-        # An HTTP 429 instead of the upgrade: the client can read Retry-After and the reason.
-        await websocket.send_denial_response(too_many_requests(settings.socket_rate, wait))
-        return
-    sale = await read_sale_config(hub.client, settings.redis_key_prefix, event_id)
-    if sale is None:
+    if (sale := await joins.sale(event_id)) is None:
         await websocket.close(CLOSE_NO_SALE, f"no sale {event_id!r} is configured")
         return
-    place = await hub.view(event_id).queue.join(user.user_id, sale)
+    place = await joins.join(*sale, user.user_id, settings.socket_rate)
+    if isinstance(place, Throttled):
+        # An HTTP 429 instead of the upgrade: the client can read Retry-After and the reason.
+        await websocket.send_denial_response(
+            too_many_requests(settings.socket_rate, place.wait_seconds)
+        )
+        return
     if place.state in _REFUSALS:
         await websocket.close(CLOSE_REFUSED, _REFUSALS[place.state])
         return

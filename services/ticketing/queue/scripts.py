@@ -4,6 +4,8 @@ Times come from Redis `TIME`, never from the caller, so replicas with skewed clo
 when a session expires, when a user went away and how many tokens the admission bucket holds.
 """
 
+from ticketing.common.ratelimit import COUNT_REQUEST_LUA
+
 _NOW = """
 local function now_seconds()
   local t = redis.call('TIME')
@@ -24,50 +26,91 @@ local function seal(seq, prequeue, fairness)
 end
 """
 
+# One user's join: `line` holds the sale's keys and times (see JOIN's KEYS and ARGV), `now` the
+# Redis time. Returns {state, ticket}; state is admitted | waiting | prequeue | not_open |
+# closed | none.
+_JOIN_ONE = """
+local function join_one(line, user, now, create)
+  if redis.call('ZSCORE', line.active, user) then return {'admitted', '0'} end
+  local ticket = redis.call('HGET', line.parked, user)
+  if ticket then
+    -- Back within the grace period after their turn came: they are next.
+    redis.call('HDEL', line.parked, user)
+    redis.call('ZADD', line.waiting, ticket, user)
+    redis.call('ZADD', line.heartbeat, now, user)
+    return {'waiting', ticket}
+  end
+  ticket = redis.call('ZSCORE', line.waiting, user)
+  if ticket then
+    redis.call('ZADD', line.heartbeat, now, user)
+    return {'waiting', ticket}
+  end
+  local sealed = redis.call('HEXISTS', line.fairness, 'sealed_base') == 1
+  local assigned = redis.call('HEXISTS', line.fairness, 'assigned') == 1
+  if not assigned and redis.call('SISMEMBER', line.prequeue, user) == 1 then
+    redis.call('ZADD', line.heartbeat, now, user)
+    return {'prequeue', '0'}
+  end
+  if not create then return {'none', '0'} end
+  if now < line.prequeue_opens then return {'not_open', '0'} end
+  if now >= line.closes then return {'closed', '0'} end
+  if now < line.opens and not sealed then
+    redis.call('SADD', line.prequeue, user)
+    redis.call('ZADD', line.heartbeat, now, user)
+    return {'prequeue', '0'}
+  end
+  seal(line.seq, line.prequeue, line.fairness)
+  ticket = redis.call('INCR', line.seq)
+  redis.call('ZADD', line.waiting, ticket, user)
+  redis.call('ZADD', line.heartbeat, now, user)
+  return {'waiting', tostring(ticket)}
+end
+
+local function sale_line(prequeue_opens, opens, closes)
+  return {
+    waiting = KEYS[1], active = KEYS[2], seq = KEYS[3], prequeue = KEYS[4], fairness = KEYS[5],
+    heartbeat = KEYS[6], parked = KEYS[7], prequeue_opens = tonumber(prequeue_opens),
+    opens = tonumber(opens), closes = tonumber(closes)
+  }
+end
+"""
+
 # KEYS: waiting, active, seq, prequeue, fairness, heartbeat, parked
 # ARGV: user, pre-queue opens (epoch s), sale opens, sale closes, create ('1' joins, '0' only looks)
-# Returns {state, ticket}; state is admitted | waiting | prequeue | not_open | closed | none.
+# Returns {state, ticket} (see _JOIN_ONE).
 JOIN = (
     _NOW
     + _SEAL
+    + _JOIN_ONE
     + """
-local waiting, active, seq, prequeue, fairness, heartbeat, parked =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local user = ARGV[1]
+local line = sale_line(ARGV[2], ARGV[3], ARGV[4])
+return join_one(line, ARGV[1], now_seconds(), ARGV[5] == '1')
+"""
+)
+
+# Many joins of one sale in one round trip, each counted against a per-user rate limit first.
+# KEYS: JOIN's seven, then each user's rate counter (in the order of the users).
+# ARGV: pre-queue opens, sale opens, sale closes, rate limit, rate window (ms), then the users.
+# Users are joined in the order given, so earlier callers get earlier tickets. Returns
+# {state, ticket} per user, flattened; state 'limited' means refused by the rate limit, with the
+# window's milliseconds left in place of the ticket.
+JOIN_MANY = (
+    _NOW
+    + _SEAL
+    + _JOIN_ONE
+    + COUNT_REQUEST_LUA
+    + """
+local line = sale_line(ARGV[1], ARGV[2], ARGV[3])
+local limit, window_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_seconds()
-if redis.call('ZSCORE', active, user) then return {'admitted', '0'} end
-local ticket = redis.call('HGET', parked, user)
-if ticket then
-  -- Back within the grace period after their turn came: they are next.
-  redis.call('HDEL', parked, user)
-  redis.call('ZADD', waiting, ticket, user)
-  redis.call('ZADD', heartbeat, now, user)
-  return {'waiting', ticket}
+local results = {}
+for i = 6, #ARGV do
+  local left = count_request(KEYS[i + 2], limit, window_ms)
+  local joined = left > 0 and {'limited', tostring(left)} or join_one(line, ARGV[i], now, true)
+  results[#results + 1] = joined[1]
+  results[#results + 1] = joined[2]
 end
-ticket = redis.call('ZSCORE', waiting, user)
-if ticket then
-  redis.call('ZADD', heartbeat, now, user)
-  return {'waiting', ticket}
-end
-local sealed = redis.call('HEXISTS', fairness, 'sealed_base') == 1
-local assigned = redis.call('HEXISTS', fairness, 'assigned') == 1
-if not assigned and redis.call('SISMEMBER', prequeue, user) == 1 then
-  redis.call('ZADD', heartbeat, now, user)
-  return {'prequeue', '0'}
-end
-if ARGV[5] ~= '1' then return {'none', '0'} end
-if now < tonumber(ARGV[2]) then return {'not_open', '0'} end
-if now >= tonumber(ARGV[4]) then return {'closed', '0'} end
-if now < tonumber(ARGV[3]) and not sealed then
-  redis.call('SADD', prequeue, user)
-  redis.call('ZADD', heartbeat, now, user)
-  return {'prequeue', '0'}
-end
-seal(seq, prequeue, fairness)
-ticket = redis.call('INCR', seq)
-redis.call('ZADD', waiting, ticket, user)
-redis.call('ZADD', heartbeat, now, user)
-return {'waiting', tostring(ticket)}
+return results
 """
 )
 

@@ -5,6 +5,7 @@ number of processes can use the same sale at once.
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
+from ticketing.common.ratelimit import RateRule, seconds_to_wait
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.sale_config import SaleConfig
 from ticketing.common.settings import CommonSettings
@@ -67,8 +69,27 @@ class FairnessRecord:
     order: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Throttled:
+    """A join refused by the per-user rate limit: the user may come back in `wait_seconds`."""
+
+    wait_seconds: int
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _sale_times(config: SaleConfig) -> tuple[float, float, float]:
+    """When the pre-queue opens, the sale opens and the sale closes (epoch seconds), for JOIN."""
+    opens = config.opens_at.timestamp()
+    return opens - config.pre_queue_minutes * 60, opens, config.closes_at.timestamp()
+
+
+def _place(state: bytes | str, ticket: bytes | str) -> Place:
+    place_state = PlaceState(_text(state))
+    number = int(float(_text(ticket)))
+    return Place(place_state, number if place_state is PlaceState.WAITING else None)
 
 
 class SaleQueue:
@@ -87,24 +108,34 @@ class SaleQueue:
     async def _run(self, source: str, keys: list[str], args: list[Any]) -> Any:
         return await self._script(source)(keys=keys, args=args)
 
+    @property
+    def _line_keys(self) -> list[str]:
+        k = self.keys
+        return [k.waiting, k.active, k.ticket_seq, k.prequeue, k.fairness, k.heartbeat, k.parked]
+
     async def join(self, user_id: str, config: SaleConfig, create: bool = True) -> Place:
         """The user's place; joining again (another tab, a retry) returns the same place."""
-        k = self.keys
-        opens = config.opens_at.timestamp()
         state, ticket = await self._run(
-            scripts.JOIN,
-            [k.waiting, k.active, k.ticket_seq, k.prequeue, k.fairness, k.heartbeat, k.parked],
-            [
-                user_id,
-                opens - config.pre_queue_minutes * 60,
-                opens,
-                config.closes_at.timestamp(),
-                "1" if create else "0",
-            ],
+            scripts.JOIN, self._line_keys, [user_id, *_sale_times(config), "1" if create else "0"]
         )
-        place_state = PlaceState(_text(state))
-        number = int(float(_text(ticket)))
-        return Place(place_state, number if place_state is PlaceState.WAITING else None)
+        return _place(state, ticket)
+
+    async def join_many(
+        self, user_ids: Sequence[str], config: SaleConfig, rule: RateRule
+    ) -> list[Place | Throttled]:
+        """Join every user in one round trip, in the order given (earlier, earlier ticket); each
+        join is first counted against `rule`, and one over it is refused, not joined."""
+        replies = await self._run(
+            scripts.JOIN_MANY,
+            [*self._line_keys, *(self.keys.rate(rule.action, user) for user in user_ids)],
+            [*_sale_times(config), rule.limit, rule.window_ms, *user_ids],
+        )
+        return [
+            Throttled(seconds_to_wait(int(ticket)))
+            if _text(state) == "limited"
+            else _place(state, ticket)
+            for state, ticket in zip(replies[::2], replies[1::2], strict=True)
+        ]
 
     async def touch(self, users: list[str]) -> None:
         """Users whose socket is open here are present: refresh them, bring parked ones back."""
