@@ -6,7 +6,9 @@ broker at the same rate, measured by the same harness.
     python -m loadtest.bench_confirm [--rate 500] [--seconds 10] [--runs 3]
 
 A reservation's latency is its `updated_at - created_at` once CONFIRMED: both are stamped by the
-reservation service, right after the Lua hold and when the paid reservation commits.
+reservation service, right after the Lua hold and when the paid reservation commits. Each service
+process's CPU time over the run, per confirmed reservation, is printed too: on a shared machine it
+compares two builds better than the latency does.
 """
 
 import argparse
@@ -24,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
@@ -97,6 +99,19 @@ class ConfirmRun:
     pending: int  # created but not CONFIRMED when the run settled
     broker: Latencies
     load: float
+    cpu_ms: dict[str, float]  # each service's CPU time per confirmed reservation
+
+
+@dataclass(frozen=True)
+class Services:
+    url: str  # the reservation service's
+    pids: dict[str, int]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (/proc/<pid>/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def paced(
@@ -162,8 +177,8 @@ def service_env(stack: LocalStack, database_url: str, gateway_latency: float) ->
 
 
 @contextmanager
-def services(directory: Path, env: dict[str, str]) -> Iterator[str]:
-    """The payment and reservation services as processes; the reservation service's URL."""
+def services(directory: Path, env: dict[str, str]) -> Iterator[Services]:
+    """The payment and reservation services as processes."""
     subprocess.run(
         [sys.executable, "-m", "ticketing", "migrate"],
         env={**os.environ, **env},
@@ -172,7 +187,7 @@ def services(directory: Path, env: dict[str, str]) -> Iterator[str]:
         capture_output=True,
         timeout=300,
     )
-    processes = []
+    processes: list[ManagedProcess] = []
     port = 0
     try:
         for name in ("payment", "reservation"):
@@ -187,7 +202,8 @@ def services(directory: Path, env: dict[str, str]) -> Iterator[str]:
             process.start()
             processes.append(process)
             process.wait_ready(partial(http_ready, port), 120)
-        yield f"http://127.0.0.1:{port}"
+        pids = {p.name: p.pid for p in processes if p.pid is not None}
+        yield Services(f"http://127.0.0.1:{port}", pids)
     finally:
         for process in processes:
             process.stop()
@@ -253,7 +269,7 @@ async def confirmations(engine: AsyncEngine, event_id: str) -> Confirmations:
 
 
 async def one_run(
-    url: str, settings: CommonSettings, stack: LocalStack, rate: float, seconds: float
+    processes: Services, settings: CommonSettings, stack: LocalStack, rate: float, seconds: float
 ) -> ConfirmRun:
     redis = aioredis.Redis.from_url(stack.redis.url)
     engine = create_async_engine(settings.database_url, pool_size=2)
@@ -262,29 +278,41 @@ async def one_run(
         event_id = await open_sale(redis, 4 * total)
         headers = buyers(settings, event_id, total)
         created: list[int] = []
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
+        cpu_before = {name: cpu_seconds(pid) for name, pid in processes.pids.items()}
+        # aiohttp, not httpx: httpx's pool scans every waiting request on each release, so at
+        # 500/s with requests queued the client took a core of the two and starved the services.
+        async with aiohttp.ClientSession(
+            processes.url,
+            connector=aiohttp.TCPConnector(limit=200),
+            timeout=aiohttp.ClientTimeout(total=10),
+        ) as client:
 
             async def reserve(i: int) -> None:
                 seats = [f"S{4 * i + n}" for n in range(1 + i % 4)]
                 try:
-                    reply = await client.post(
+                    async with client.post(
                         f"/events/{event_id}/reservations",
                         json={"seat_ids": seats},
                         headers=headers[i],
-                    )
-                except httpx.HTTPError:
+                    ) as reply:
+                        if reply.status == 201:
+                            created.append(i)
+                except (aiohttp.ClientError, TimeoutError):
                     # Past the service's capacity requests time out; the rate reached says so.
                     return
-                if reply.status_code == 201:
-                    created.append(i)
 
             reached = await paced(rate, seconds, reserve)
         pending = await settled(engine, event_id, len(created))
         confirm = await confirmations(engine, event_id)
+        cpu_ms = {
+            name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / max(confirm.total.count, 1)
+            for name, pid in processes.pids.items()
+        }
         load = load_average()
         broker = await broker_latency(stack.kafka.bootstrap, rate, seconds)
-        return ConfirmRun(min(reached, len(created) / seconds), confirm, pending, broker, load)
+        return ConfirmRun(
+            min(reached, len(created) / seconds), confirm, pending, broker, load, cpu_ms
+        )
     finally:
         await redis.aclose()
         await engine.dispose()
@@ -308,16 +336,16 @@ def main(argv: list[str] | None = None) -> None:
         settings = CommonSettings.model_validate(
             {k.removeprefix("TICKETING_").lower(): v for k, v in env.items()}
         )
-        with services(directory, env) as url:
+        with services(directory, env) as processes:
             for n in range(args.runs):
-                run = asyncio.run(one_run(url, settings, stack, args.rate, args.seconds))
+                run = asyncio.run(one_run(processes, settings, stack, args.rate, args.seconds))
                 runs.append(run)
                 print(
                     f"run {n + 1}: {run.rate:,.0f}/s created; hold->CONFIRMED p50 "
                     f"{run.confirm.total.p50_ms:.0f} ms p99 {run.confirm.total.p99_ms:.0f} ms "
                     f"({run.confirm.total.count} confirmed, {run.pending} not); broker p50 "
-                    f"{run.broker.p50_ms:.0f} ms p99 {run.broker.p99_ms:.0f} ms; "
-                    f"load {run.load:.1f}",
+                    f"{run.broker.p50_ms:.0f} ms p99 {run.broker.p99_ms:.0f} ms; CPU a "
+                    f"reservation: {cpu_text(run.cpu_ms)}; load {run.load:.1f}",
                     flush=True,
                 )
     p99 = [Sample(r.confirm.total.p99_ms, r.load) for r in runs]
@@ -347,6 +375,12 @@ def main(argv: list[str] | None = None) -> None:
             ],
         )
     )
+    cpu = {name: statistics.median(r.cpu_ms[name] for r in runs) for name in runs[0].cpu_ms}
+    print(f"service CPU a confirmed reservation (median): {cpu_text(cpu)}")
+
+
+def cpu_text(cpu_ms: dict[str, float]) -> str:
+    return ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu_ms.items())
 
 
 def stage_row(name: str, runs: list[ConfirmRun]) -> list[str]:

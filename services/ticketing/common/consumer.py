@@ -1,6 +1,11 @@
 """The Kafka consumer runner every consumer uses: decode the envelope, skip what this group
 already applied, run the handler, hand failures to a hook, and commit only after the work.
 
+Records are handled as they arrive, not batch by batch: a record fetched while others are still
+being handled starts at once (per key in order), and a background commit moves each partition's
+offset only past the records whose handling finished, so a slow one delays no one else's work,
+only the commit.
+
 Idempotency is kept in Redis (`processed_key`, one set per group), marked after the handler
 succeeded and before the offset commit. A handler's work spans MySQL and Redis, so no single
 transaction could cover "apply + mark processed"; instead every handler is idempotent on its
@@ -10,11 +15,12 @@ of applying a duplicate again. A crash between the work and the mark is therefor
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
@@ -41,7 +47,8 @@ PROCESSED_TTL_SECONDS = 7 * 24 * 3600
 class FailureHandler(Protocol):
     """Decides where a message whose handling failed goes next (retry topic, dead letters).
 
-    If it raises, the message is neither committed nor dropped: the runner consumes it again.
+    If it raises, the message is neither committed nor dropped: the runner handles it again after
+    a pause, and later messages with its key wait for it.
     """
 
     async def __call__(self, record: Any, error: BaseException) -> None: ...
@@ -75,11 +82,55 @@ class DeadLetterOnFailure:
         )
 
 
+class PartitionProgress:
+    """The offsets of one partition handed to handlers, in order. The commit position is just past
+    the longest finished prefix, so a commit never passes a record still being handled."""
+
+    def __init__(self) -> None:
+        self._open: deque[int] = deque()
+        self._finished: set[int] = set()
+        self._position: int | None = None
+        self._committed: int | None = None
+
+    def started(self, offset: int) -> None:
+        self._open.append(offset)
+
+    def finished(self, offset: int) -> None:
+        self._finished.add(offset)
+        while self._open and self._open[0] in self._finished:
+            first = self._open.popleft()
+            self._finished.discard(first)
+            self._position = first + 1
+
+    def to_commit(self) -> int | None:
+        """The offset to commit, or None if the last commit is still current."""
+        return None if self._position == self._committed else self._position
+
+    def committed(self, offset: int) -> None:
+        self._committed = offset
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(
+        self,
+        revoked: Callable[[list[TopicPartition]], Awaitable[None]],
+        assigned: Callable[[list[TopicPartition]], None],
+    ) -> None:
+        self._revoked = revoked
+        self._assigned = assigned
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._assigned(assigned)
+
+
 class ConsumerRunner:
     """Runs one consumer group member until cancelled.
 
-    Partitions of a batch are handled concurrently; within a partition, messages with the same
-    key (one reservation) are handled in order and different keys concurrently.
+    Messages with the same key (one reservation) are handled in order, different keys
+    concurrently, at most `max_in_flight` at a time.
     """
 
     def __init__(
@@ -92,7 +143,8 @@ class ConsumerRunner:
         failure_handler: FailureHandler,
         redis: aioredis.Redis,
         redis_prefix: str,
-        max_batch: int = 100,
+        max_in_flight: int = 100,
+        commit_interval_seconds: float = 0.2,
         stuck_backoff_seconds: float = 1.0,
     ) -> None:
         self._bootstrap = bootstrap
@@ -102,57 +154,84 @@ class ConsumerRunner:
         self._failure_handler = failure_handler
         self._redis = redis
         self._processed = processed_key(redis_prefix, group)
-        self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
+        self._commit_interval = commit_interval_seconds
         self._stuck_backoff = stuck_backoff_seconds
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._progress: dict[TopicPartition, PartitionProgress] = {}
+        # The last task of each (partition, key): the next message of that key waits for it.
+        self._tails: dict[tuple[TopicPartition, bytes | None], asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            *self._topics,
             bootstrap_servers=self._bootstrap,
             group_id=self._group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
+
+        async def revoked(partitions: list[TopicPartition]) -> None:
+            # Hand the next owner everything finished here, so it re-reads as little as possible.
+            await self._commit(consumer)
+            for tp in partitions:
+                self._progress.pop(tp, None)
+
+        def assigned(partitions: list[TopicPartition]) -> None:
+            # Fetching restarts from the committed offsets: what was in flight here comes again
+            # (after its first delivery, by the key order) and is skipped as a duplicate.
+            for tp in partitions:
+                self._progress[tp] = PartitionProgress()
+
+        consumer.subscribe(self._topics, listener=_Rebalance(revoked, assigned))
+        committer: asyncio.Task[None] | None = None
         try:
             # Inside the try: a service stopped while the consumer is still joining its group
             # must close it too, or its connections leak.
             await consumer.start()
+            committer = asyncio.create_task(self._commit_forever(consumer))
             while True:
-                batch = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
-                await asyncio.gather(
-                    *(self._partition(consumer, tp, records) for tp, records in batch.items())
-                )
+                batch = await consumer.getmany(timeout_ms=500, max_records=self._max_in_flight)
+                for tp, records in batch.items():
+                    progress = self._progress.setdefault(tp, PartitionProgress())
+                    for record in records:
+                        await self._slots.acquire()
+                        self._start(tp, progress, record)
         finally:
+            for task in [*self._tasks, *([committer] if committer else [])]:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             await consumer.stop()
 
-    async def _partition(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[Any]
-    ) -> None:
-        by_key: dict[bytes | None, list[Any]] = {}
-        for record in records:
-            by_key.setdefault(record.key, []).append(record)
-        stuck = [
-            offset
-            for offset in await asyncio.gather(*(self._in_order(rs) for rs in by_key.values()))
-            if offset is not None
-        ]
-        if stuck:
-            # The failure hook could not place a message: consume it again from there. Later
-            # messages already applied come back too and are skipped as duplicates.
-            first = min(stuck)
-            if first > records[0].offset:
-                await self._commit(consumer, tp, first)
-            consumer.seek(tp, first)
-            await asyncio.sleep(self._stuck_backoff)
-        else:
-            await self._commit(consumer, tp, records[-1].offset + 1)
+    def _start(self, tp: TopicPartition, progress: PartitionProgress, record: Any) -> None:
+        progress.started(record.offset)
+        chain = (tp, record.key)
+        task = asyncio.create_task(self._after(self._tails.get(chain), record, progress))
+        self._tails[chain] = task
+        self._tasks.add(task)
 
-    async def _in_order(self, records: list[Any]) -> int | None:
-        """Handle one key's messages in order; the offset of the first that could not be placed."""
-        for record in records:
-            if not await self._one(record):
-                return int(record.offset)
-        return None
+        def forget(done: asyncio.Task[None]) -> None:
+            self._tasks.discard(done)
+            if self._tails.get(chain) is done:
+                del self._tails[chain]
+
+        task.add_done_callback(forget)
+
+    async def _after(
+        self, previous: asyncio.Task[None] | None, record: Any, progress: PartitionProgress
+    ) -> None:
+        """Handle `record` once the previous message of its key is done."""
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            # When even the failure hook could not place it, keep it, and its key, until it can.
+            while True:
+                if await self._one(record):
+                    break
+                await asyncio.sleep(self._stuck_backoff)
+            progress.finished(record.offset)
+        finally:
+            self._slots.release()
 
     async def _one(self, record: Any) -> bool:
         """Handle one message; False only when even the failure hook failed."""
@@ -180,14 +259,29 @@ class ConsumerRunner:
             try:
                 await self._failure_handler(record, error)
             except Exception:
-                log.exception("failure hook failed; the message will be consumed again")
+                log.exception("failure hook failed; the message will be handled again")
                 return False
             return True
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    async def _commit_forever(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            await asyncio.sleep(self._commit_interval)
+            await self._commit(consumer)
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        due = [
+            (tp, progress, offset)
+            for tp, progress in self._progress.items()
+            if (offset := progress.to_commit()) is not None
+        ]
+        if not due:
+            return
         try:
-            await consumer.commit({tp: offset})
+            await consumer.commit({tp: offset for tp, _, offset in due})
         except KafkaError as exc:
-            # A rebalance took the partition away; its new owner re-reads from the last commit
+            # A rebalance took a partition away; its new owner re-reads from the last commit
             # and skips what was applied, so nothing is lost.
-            log.warning("offset commit failed", extra={"partition": str(tp), "error": repr(exc)})
+            log.warning("offset commit failed", extra={"error": repr(exc)})
+            return
+        for _, progress, offset in due:
+            progress.committed(offset)
