@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from ticketing.common.ratelimit import RateRule
-from ticketing.common.sale_config import delete_sale_config
+from ticketing.common.sale_config import delete_sale_config, write_sale_config
 from ticketing.devstack.ports import free_port
 from ticketing.queue.coalesce import Coalescer
 from ticketing.queue.hub import Hub
@@ -169,3 +169,19 @@ async def test_a_removed_sale_is_refused_within_one_push_interval(
     await asyncio.sleep(queue_settings.queue_push_interval_seconds)
 
     assert await joins.sale(queue.event_id) is None
+
+
+async def test_concurrent_joins_after_a_change_all_see_the_new_configuration(
+    joins: Joins, queue: SaleQueue, redis_client: aioredis.Redis, queue_settings: QueueSettings
+) -> None:
+    sale = await publish_sale(redis_client, queue)
+    assert await joins.sale(queue.event_id) is not None
+    await write_sale_config(
+        redis_client, queue.keys.prefix, sale.model_copy(update={"message": "Doors at 7"})
+    )
+    await asyncio.sleep(queue_settings.queue_push_interval_seconds)
+
+    seen = await asyncio.gather(*(joins.sale(queue.event_id) for _ in range(20)))
+
+    assert {config.message for _, config in filter(None, seen)} == {"Doors at 7"}
+    assert all(seen)

@@ -60,13 +60,12 @@ QueueUser = Annotated[Principal, Depends(counted_principal)]
 SaleDep = Annotated[SaleConfig, Depends(sale_config)]
 
 
-async def get_joins(connection: HTTPConnection) -> Joins:
-    # Made on first use, for the hub the lifespan made (a restarted app has a new hub).
+def joins_of(connection: HTTPConnection) -> Joins:
+    """This app's `Joins`, made on first use for the hub the lifespan made. A plain function,
+    not a dependency: the join routes call it directly (each dependency FastAPI resolves costs
+    the busiest route CPU)."""
     state = connection.app.state
     joins: Joins | None = getattr(state, "joins", None)
     if joins is None or joins.hub is not state.hub:
         joins = state.joins = Joins(state.hub)
     return joins
-
-
-JoinsDep = Annotated[Joins, Depends(get_joins)]

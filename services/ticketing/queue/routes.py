@@ -2,14 +2,24 @@
 
 import contextlib
 
-from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
+import orjson
+from fastapi import (
+    APIRouter,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    WebSocket,
+    WebSocketDisconnect,
+    status,
+)
 from fastapi.responses import PlainTextResponse
 from redis.exceptions import RedisError
 
 from ticketing.common.ratelimit import refusal, too_many_requests
 from ticketing.common.tokens import TokenRejected, verify_access_token
 from ticketing.queue import fairness
-from ticketing.queue.deps import EventId, HubDep, JoinsDep, QueueUser, SaleDep, SettingsDep
+from ticketing.queue.deps import EventId, HubDep, QueueUser, SaleDep, SettingsDep, joins_of
 from ticketing.queue.hub import Listener, Status
 from ticketing.queue.metrics import QUEUE_SOCKETS, TOKEN_REJECTIONS
 from ticketing.queue.store import Place, PlaceState, Throttled
@@ -36,8 +46,11 @@ def _no_sale(event_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no sale {event_id!r} is configured")
 
 
-@router.post("/sales/{event_id}/queue", summary="Join the line (again: same place)")
-async def join(event_id: EventId, user: QueueUser, joins: JoinsDep) -> Status:
+@router.post(
+    "/sales/{event_id}/queue", summary="Join the line (again: same place)", response_model=Status
+)
+async def join(event_id: EventId, user: QueueUser, request: Request) -> Response:
+    joins = joins_of(request)
     if (sale := await joins.sale(event_id)) is None:
         raise _no_sale(event_id)
     view, config = sale
@@ -46,8 +59,10 @@ async def join(event_id: EventId, user: QueueUser, joins: JoinsDep) -> Status:
     if isinstance(place, Throttled):
         raise refusal(rule, place.wait_seconds)
     _refuse(place)
-    await joins.hub.refresh(view, joins.hub.settings.queue_push_interval_seconds)
-    return (await joins.hub.status(view, user.user_id, place))[1]
+    await joins.refreshed(view)
+    _, message = await joins.hub.status(view, user.user_id, place)
+    # Serialised here: FastAPI's validation and encoding of a returned dict cost more than orjson.
+    return Response(orjson.dumps(message), media_type="application/json")
 
 
 @router.get("/sales/{event_id}/queue", summary="Where the caller stands (poll every 1-2 s)")
@@ -97,12 +112,11 @@ async def fairness_order(event_id: EventId, _: SaleDep, hub: HubDep) -> str:
 async def watch(
     websocket: WebSocket,
     event_id: EventId,
-    hub: HubDep,
-    settings: SettingsDep,
-    joins: JoinsDep,
     access_token: str = Query(description="the login token (browsers cannot set headers here)"),
 ) -> None:
     """Join and watch: a position message every push interval until admitted, then the token."""
+    joins = joins_of(websocket)
+    hub, settings = joins.hub, joins.hub.settings
     try:
         user = verify_access_token(settings, access_token)
     except TokenRejected as exc:
