@@ -11,9 +11,10 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.envelope import Envelope
@@ -81,35 +82,30 @@ class PaymentService:
         return payment
 
     async def get(self, reservation_id: str) -> Payment:
-        async with AsyncSession(self._engine) as session:
-            payment = await self._by_reservation(session, reservation_id)
+        payment = await self._stored(reservation_id)
         if payment is None:
             raise PaymentNotFound(f"no payment for reservation {reservation_id}")
         return payment
 
     async def _find_or_open(self, request: ReservationRequested) -> Payment:
+        payment = Payment(
+            reservation_id=request.reservation_id,
+            event_id=request.event_id,
+            user_id=request.user_id,
+            amount_cents=len(request.seat_ids) * self._seat_price_cents,
+            status=PaymentStatus.PENDING,
+        )
         try:
-            async with AsyncSession(self._engine, expire_on_commit=False) as session:
-                async with session.begin():
-                    payment = await self._by_reservation(session, request.reservation_id)
-                    if payment is not None:
-                        return payment
-                    payment = Payment(
-                        reservation_id=request.reservation_id,
-                        event_id=request.event_id,
-                        user_id=request.user_id,
-                        amount_cents=len(request.seat_ids) * self._seat_price_cents,
-                        status=PaymentStatus.PENDING,
-                    )
-                    session.add(payment)
-                return payment
+            # Insert first: nearly every request is a first delivery, so one statement opens the
+            # payment; a redelivery meets the UNIQUE key and continues with the stored row.
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(Payment), [payment.model_dump()])
         except IntegrityError:
-            # Another delivery of the same request opened it first: continue with that one.
-            async with AsyncSession(self._engine, expire_on_commit=False) as session:
-                existing = await self._by_reservation(session, request.reservation_id)
+            existing = await self._stored(request.reservation_id)
             if existing is None:
                 raise
             return existing
+        return payment
 
     async def _settle(self, payment: Payment, request: ReservationRequested) -> Payment:
         if utcnow() >= request.expires_at:
@@ -120,17 +116,34 @@ class PaymentService:
                 Charge(payment.reservation_id, payment.user_id, payment.amount_cents)
             )
             approved, reference, reason = result.approved, result.reference, result.decline_reason
-        async with AsyncSession(self._engine, expire_on_commit=False) as session, session.begin():
-            locked = await self._by_reservation(session, payment.reservation_id, lock=True)
-            if locked is None:
+        outcome = {
+            "status": PaymentStatus.SUCCEEDED if approved else PaymentStatus.FAILED,
+            "gateway_reference": reference,
+            "failure_reason": reason,
+            "updated_at": utcnow(),
+        }
+        # One conditional UPDATE instead of a locking read and a write: only a PENDING payment
+        # takes an outcome, so of two deliveries settling at once the second changes nothing.
+        async with self._engine.begin() as conn:
+            settled = await conn.execute(
+                update(Payment)
+                .where(col(Payment.reservation_id) == payment.reservation_id)
+                .where(col(Payment.status) == PaymentStatus.PENDING)
+                .values(outcome)
+            )
+        if settled.rowcount == 1:
+            stored = Payment.model_validate({**payment.model_dump(), **outcome})
+        else:
+            found = await self._stored(payment.reservation_id)
+            if found is None:
                 raise PaymentNotFound(f"payment for {payment.reservation_id} disappeared")
-            if locked.status is PaymentStatus.PENDING:
-                locked.status = PaymentStatus.SUCCEEDED if approved else PaymentStatus.FAILED
-                locked.gateway_reference = reference
-                locked.failure_reason = reason
-                locked.updated_at = utcnow()
-        log.info("payment %s", locked.status.value, extra={"reservation_id": locked.reservation_id})
-        return locked
+            stored = found
+        log.info("payment %s", stored.status.value, extra={"reservation_id": stored.reservation_id})
+        return stored
+
+    async def _stored(self, reservation_id: str) -> Payment | None:
+        async with AsyncSession(self._engine, expire_on_commit=False) as session:
+            return await self._by_reservation(session, reservation_id)
 
     async def _publish_outcome(self, payment: Payment) -> None:
         payload: dict[str, object] = {
