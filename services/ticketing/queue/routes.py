@@ -19,7 +19,16 @@ from redis.exceptions import RedisError
 from ticketing.common.ratelimit import refusal, too_many_requests
 from ticketing.common.tokens import TokenRejected, verify_access_token
 from ticketing.queue import fairness
-from ticketing.queue.deps import EventId, HubDep, QueueUser, SaleDep, SettingsDep, joins_of
+from ticketing.queue.deps import (
+    BEARER_SECURITY,
+    EventId,
+    HubDep,
+    QueueUser,
+    SaleDep,
+    SettingsDep,
+    caller,
+    joins_of,
+)
 from ticketing.queue.hub import Listener, Status
 from ticketing.queue.metrics import QUEUE_SOCKETS, TOKEN_REJECTIONS
 from ticketing.queue.store import Place, PlaceState, Throttled
@@ -47,9 +56,13 @@ def _no_sale(event_id: str) -> HTTPException:
 
 
 @router.post(
-    "/sales/{event_id}/queue", summary="Join the line (again: same place)", response_model=Status
+    "/sales/{event_id}/queue",
+    summary="Join the line (again: same place)",
+    response_model=Status,
+    openapi_extra=BEARER_SECURITY,
 )
-async def join(event_id: EventId, user: QueueUser, request: Request) -> Response:
+async def join(event_id: EventId, request: Request) -> Response:
+    user = await caller(request)
     joins = joins_of(request)
     if (sale := await joins.sale(event_id)) is None:
         raise _no_sale(event_id)
