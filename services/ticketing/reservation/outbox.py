@@ -6,9 +6,9 @@ import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import col
 
 from ticketing.common.sqltypes import utcnow
 from ticketing.common.topics import Topics
@@ -56,16 +56,25 @@ class OutboxRelay:
         # READ COMMITTED: under REPEATABLE READ the locking read also locks the index gap where
         # new rows go, so while the broker is away every hold's INSERT would wait on this send.
         relay_engine = self._engine.execution_options(isolation_level="READ COMMITTED")
-        async with AsyncSession(relay_engine, expire_on_commit=False) as session, session.begin():
+        # Core statements, and one UPDATE for the whole batch: the ORM loaded every row as an
+        # object and flushed one UPDATE per row, all on the service's busy event loop.
+        async with relay_engine.begin() as conn:
             rows = (
-                await session.exec(
-                    select(OutboxMessage)
+                await conn.execute(
+                    select(
+                        col(OutboxMessage.id),
+                        col(OutboxMessage.topic),
+                        col(OutboxMessage.key),
+                        col(OutboxMessage.value),
+                    )
                     .where(col(OutboxMessage.sent_at).is_(None))
                     .order_by(col(OutboxMessage.id))
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True)
                 )
             ).all()
+            if not rows:
+                return 0
             acks = [
                 await self._producer.send(
                     self._topics.name(row.topic), row.value, key=row.key.encode()
@@ -73,7 +82,9 @@ class OutboxRelay:
                 for row in rows
             ]
             await asyncio.gather(*acks)
-            sent_at = utcnow()
-            for row in rows:
-                row.sent_at = sent_at
+            await conn.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_([row.id for row in rows]))
+                .values(sent_at=utcnow())
+            )
         return len(rows)
