@@ -3,6 +3,7 @@ joins) against real `python -m ticketing queue` processes on a real Redis, from 
 of their own, next to `redis-benchmark` running the join's sorted-set command in the same run.
 
     python -m loadtest.bench_join [--runs 3] [--seconds 30] [--servers 2] [--processes 2]
+    python -m loadtest.bench_join --profile [--users 10000]   # the app's own CPU a join, profiled
 
 Every join is by a distinct user (plus a share of repeated joins, as from a second tab); after
 each run the line must hold exactly one place per user. The WebSocket client is a minimal one
@@ -14,6 +15,7 @@ import asyncio
 import base64
 import json
 import os
+import pstats
 import random
 import resource
 import sys
@@ -22,6 +24,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from cProfile import Profile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -33,12 +36,14 @@ from typing import cast
 import aiohttp
 import redis.asyncio as aioredis
 import uvloop
+from starlette.types import Message, Scope
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.sale_config import Phase, SaleConfig, write_sale_config
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Principal, issue_access_token
 from ticketing.devstack.ports import free_port
 from ticketing.devstack.process import ManagedProcess, http_ready
+from ticketing.queue.app import create_app
 from ticketing.queue.settings import QueueSettings
 from ticketing.queue.store import SaleQueue
 
@@ -533,6 +538,78 @@ def ceilings(port: int, redis_url: str) -> tuple[Sample, Sample]:
     return zadd_sample, Sample(script, load_average())
 
 
+# --- the app alone, in this process ---------------------------------------------------------
+
+
+async def app_cpu_per_join(
+    redis_url: str, tokens: list[tuple[str, str]], connections: int, profiler: Profile | None
+) -> float:
+    """Joins by every token through the queue app called directly (ASGI: no server, no sockets,
+    no client in the way): the app's own CPU a join in µs (Redis's not counted)."""
+    app = create_app(
+        QueueSettings(redis_url=redis_url, redis_key_prefix=PREFIX, queue_run_admission=False)
+    )
+    statuses: Counter[int] = Counter()
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            statuses[message["status"]] += 1
+
+    async with app.router.lifespan_context(app):
+        path = f"/sales/{await open_sale(redis_url)}/queue"
+        pending = iter(tokens)
+
+        async def caller() -> None:
+            for _, token in pending:
+                headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
+                scope: Scope = {
+                    "type": "http",
+                    "asgi": {"version": "3.0"},
+                    "http_version": "1.1",
+                    "method": "POST",
+                    "scheme": "http",
+                    "path": path,
+                    "raw_path": path.encode(),
+                    "query_string": b"",
+                    "root_path": "",
+                    "headers": headers,
+                    "client": ("127.0.0.1", 1),
+                    "server": ("127.0.0.1", 80),
+                }
+                await app(scope, receive, send)
+
+        started = time.process_time()
+        if profiler is not None:
+            profiler.enable()
+        await asyncio.gather(*(caller() for _ in range(connections)))
+        if profiler is not None:
+            profiler.disable()
+        cpu = time.process_time() - started
+    if set(statuses) != {200}:
+        raise BenchmarkFailed(f"in-process joins were answered {dict(statuses)}")
+    return cpu / len(tokens) * 1e6
+
+
+def profile(redis_url: str, args: argparse.Namespace) -> None:
+    """The app's CPU a join, in-process (median of 3 rounds), then one round under cProfile."""
+    tokens = mint_tokens(args.users or 10_000)
+    figures = [
+        uvloop.run(app_cpu_per_join(redis_url, tokens, args.connections, None)) for _ in range(3)
+    ]
+    print(
+        f"queue app alone (in-process ASGI, {len(tokens):,} joins, {args.connections} at once): "
+        f"{sorted(figures)[1]:,.0f} µs of CPU a join (rounds: "
+        + ", ".join(f"{f:,.0f}" for f in figures)
+        + f"); load {load_average():.1f}"
+    )
+    profiler = Profile()
+    uvloop.run(app_cpu_per_join(redis_url, tokens, args.connections, profiler))
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+
+
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -600,7 +677,16 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="users minted per client process (default: enough for the target rate)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: the queue app's own CPU a join, in-process, and a profile of it",
+    )
     args = parser.parse_args(argv)
+    if args.profile:
+        with run_dir("bench-join-") as directory, redis_server(directory) as redis:
+            profile(redis.url, args)
+        return
     tokens_each = args.users or int(TARGET_JOINS * args.seconds / args.processes)
     raise_file_limit(65_536)
 
