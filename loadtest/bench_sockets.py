@@ -4,9 +4,12 @@ socket keeps getting its position at least every 2 s, and measure the process's 
 
     python -m loadtest.bench_sockets [--steps 1000 5000 10000 20000 50000] [--window 6]
 
-The client is the lean one of `bench_join` (handshake, frame reader, pong). Connections come from
-several loopback source addresses (127.0.0.2-9), each with its own ephemeral ports, and the
-open-file limit is raised for this process and the service it starts.
+The client is the lean one of `bench_join` (handshake, frame reader, pong), but its handshake offers
+permessage-deflate as every browser's does (`--no-deflate-offer` to leave it out): whether the
+server accepts decides whether each socket carries a zlib context. Connections come from several
+loopback source addresses (127.0.0.2-9), each with its own ephemeral ports, and the open-file
+limit is raised for this process and the service it starts. The last lines extrapolate the largest
+step's memory and CPU per socket to 50,000 sockets (not measured: see the open-file limit).
 """
 
 import argparse
@@ -20,13 +23,13 @@ import uvloop
 
 from loadtest.bench_common import load_average, markdown_table, redis_server, run_dir
 from loadtest.bench_join import (
+    OPEN_TIMEOUT_SECONDS,
     SOURCE_ADDRESSES,
     WebSocketClient,
     WebSocketRefused,
     cpu_seconds,
     mint_tokens,
     open_sale,
-    open_websocket,
     queue_services,
     raise_file_limit,
     service_env,
@@ -34,7 +37,10 @@ from loadtest.bench_join import (
 )
 
 REFRESH_TARGET_SECONDS = 2.0
+EXTRAPOLATE_TO = 50_000
 KIB = 1024
+# What Chrome and Firefox send in every WebSocket handshake.
+BROWSER_DEFLATE_OFFER = b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
 
 
 def rss_bytes(pid: int) -> int:
@@ -42,6 +48,28 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * KIB
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def handshake(port: int, path: str, offer_deflate: bool) -> bytes:
+    request = WebSocketClient.request_for(port, path)
+    # The request ends with an empty line; the offer goes just before it.
+    return request[:-2] + BROWSER_DEFLATE_OFFER + b"\r\n" if offer_deflate else request
+
+
+async def open_waiting_socket(port: int, request: bytes, source: str) -> WebSocketClient:
+    """A joined waiting socket, once its first status message has arrived."""
+    loop = asyncio.get_running_loop()
+    _, client = await loop.create_connection(
+        lambda: WebSocketClient(request), "127.0.0.1", port, local_addr=(source, 0)
+    )
+    try:
+        async with asyncio.timeout(OPEN_TIMEOUT_SECONDS):
+            await client.upgraded
+            await client.first_message
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 @dataclass(frozen=True)
@@ -53,6 +81,7 @@ class Step:
     worst_gap: float
     median_gap: float
     messages_per_socket_second: float
+    server_cpu_per_message: float  # seconds of service CPU per status message sent
     rss: int
     server_cpu: float  # share of one core during the window
     client_cpu: float
@@ -62,10 +91,18 @@ class Step:
 class Crowd:
     """The open waiting sockets, opened a bounded number at a time."""
 
-    def __init__(self, port: int, event_id: str, tokens: list[tuple[str, str]], opening: int):
+    def __init__(
+        self,
+        port: int,
+        event_id: str,
+        tokens: list[tuple[str, str]],
+        opening: int,
+        offer_deflate: bool,
+    ):
         self.port = port
         self.event_id = event_id
         self.tokens = tokens
+        self.offer_deflate = offer_deflate
         self.gate = asyncio.Semaphore(opening)
         self.clients: list[WebSocketClient] = []
         self.failures: dict[str, int] = {}
@@ -74,8 +111,9 @@ class Crowd:
         async with self.gate:
             _, token = self.tokens[index]
             source = SOURCE_ADDRESSES[index % len(SOURCE_ADDRESSES)]
+            request = handshake(self.port, ws_path(self.event_id, token), self.offer_deflate)
             try:
-                client, _ = await open_websocket(self.port, ws_path(self.event_id, token), source)
+                client = await open_waiting_socket(self.port, request, source)
             except (OSError, WebSocketRefused, TimeoutError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"[:80]
                 self.failures[reason] = self.failures.get(reason, 0) + 1
@@ -107,7 +145,7 @@ async def measure(
     """The service's RSS with no socket open, and each step's figures."""
     event_id = await open_sale(redis_url)
     tokens = await asyncio.to_thread(mint_tokens, max(args.steps))
-    crowd = Crowd(port, event_id, tokens, args.opening)
+    crowd = Crowd(port, event_id, tokens, args.opening, args.deflate_offer)
     deadline = time.monotonic() + args.max_seconds
     steps: list[Step] = []
     baseline = rss_bytes(pid)
@@ -128,6 +166,8 @@ async def measure(
             server_before, client_before = cpu_seconds([pid]), time.process_time()
             await asyncio.sleep(args.window)
             gaps = crowd.gaps()
+            messages = sum(c.messages for c in crowd.clients) - messages_before
+            server_cpu = cpu_seconds([pid]) - server_before
             step = Step(
                 sockets=len(crowd.clients),
                 open_seconds=open_seconds,
@@ -135,13 +175,10 @@ async def measure(
                 refreshed=sum(gap <= REFRESH_TARGET_SECONDS for gap in gaps),
                 worst_gap=max(gaps),
                 median_gap=statistics.median(gaps),
-                messages_per_socket_second=(
-                    (sum(c.messages for c in crowd.clients) - messages_before)
-                    / max(1, len(crowd.clients))
-                    / args.window
-                ),
+                messages_per_socket_second=messages / max(1, len(crowd.clients)) / args.window,
+                server_cpu_per_message=server_cpu / max(1, messages),
                 rss=rss_bytes(pid),
-                server_cpu=(cpu_seconds([pid]) - server_before) / args.window,
+                server_cpu=server_cpu / args.window,
                 client_cpu=(time.process_time() - client_before) / args.window,
                 load=load_average(),
             )
@@ -165,7 +202,8 @@ def describe(step: Step, baseline: int) -> str:
         f"{step.sockets:,} sockets open ({step.open_seconds:.1f} s; {failures}): "
         f"{step.refreshed:,} refreshed within {REFRESH_TARGET_SECONDS:g} s, worst gap "
         f"{step.worst_gap:.2f} s, median {step.median_gap:.2f} s, "
-        f"{step.messages_per_socket_second:.2f} messages/socket/s; RSS "
+        f"{step.messages_per_socket_second:.2f} messages/socket/s "
+        f"({step.server_cpu_per_message * 1e6:.0f} µs of service CPU each); RSS "
         f"{step.rss / KIB / KIB:,.0f} MiB ({per_socket(step, baseline):.1f} KiB/socket); CPU "
         f"service {step.server_cpu:.0%}, client {step.client_cpu:.0%}; load {step.load:.1f}"
     )
@@ -180,6 +218,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--opening", type=int, default=50, help="sockets opening at once")
     parser.add_argument("--push-interval", type=float, default=1.0)
     parser.add_argument("--max-seconds", type=float, default=600.0, help="bound on opening")
+    parser.add_argument(
+        "--deflate-offer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="offer permessage-deflate in the handshake, as browsers do",
+    )
     args = parser.parse_args(argv)
     limit = raise_file_limit(max(args.steps) + 10_000)
     print(f"open-file limit {limit:,}; load {load_average():.1f}", flush=True)
@@ -199,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{s.rss / KIB / KIB:,.0f} MiB",
             f"{per_socket(s, baseline):.1f} KiB",
             f"{s.server_cpu:.0%}",
+            f"{s.server_cpu_per_message * 1e6:.0f} µs",
             f"{s.load:.1f}",
         ]
         for s in steps
@@ -206,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(
         f"one queue-service process, push interval {args.push_interval:g} s, each step watched "
-        f"for {args.window:g} s; memory per socket = (RSS - RSS with no socket) / sockets"
+        f"for {args.window:g} s; memory per socket = (RSS - RSS with no socket) / sockets; "
+        f"handshake {'offers' if args.deflate_offer else 'does not offer'} permessage-deflate"
     )
     print(
         markdown_table(
@@ -217,10 +263,24 @@ def main(argv: list[str] | None = None) -> None:
                 "service RSS",
                 "per socket",
                 "service CPU",
+                "service CPU a message",
                 "load",
             ],
             rows,
         )
+    )
+    if steps:
+        print(extrapolation(steps[-1], baseline, args.push_interval))
+
+
+def extrapolation(step: Step, baseline: int, push_interval: float) -> str:
+    """The largest step's cost per socket scaled to 50,000 sockets: arithmetic, not a measurement."""
+    memory = baseline + EXTRAPOLATE_TO * per_socket(step, baseline) * KIB
+    cores = EXTRAPOLATE_TO * step.server_cpu_per_message / push_interval
+    return (
+        f"extrapolated to {EXTRAPOLATE_TO:,} sockets from the {step.sockets:,} step (not measured): "
+        f"RSS ~{memory / KIB / KIB / KIB:.2f} GiB, service CPU ~{cores:.2f} cores at a "
+        f"{push_interval:g} s push interval ({cores * push_interval / 2:.2f} at 2 s)"
     )
 
 
