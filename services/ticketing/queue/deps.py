@@ -15,7 +15,8 @@ from ticketing.queue.metrics import TOKEN_REJECTIONS
 from ticketing.queue.settings import QueueSettings
 
 # Sale ids go into Redis hash tags, so braces and other surprises are refused at the door.
-EventId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+EventId = Annotated[str, Path(pattern=EVENT_ID_PATTERN)]
 _bearer = HTTPBearer(auto_error=False, description="The access token from POST /auth/login")
 
 

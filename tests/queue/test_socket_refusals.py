@@ -1,0 +1,66 @@
+"""A WebSocket join refused before the upgrade: the handshake is answered 403, nothing joins."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+import websockets
+from ticketing.common.settings import CommonSettings
+from ticketing.queue.settings import QueueSettings
+from ticketing.queue.store import SaleQueue
+from websockets.exceptions import InvalidStatus
+
+from .factories import make_queue_settings, publish_sale
+from .server import login_token, running_queue_service
+
+
+@pytest.fixture
+async def service(settings: CommonSettings) -> AsyncIterator[tuple[str, QueueSettings]]:
+    queue_settings = make_queue_settings(settings)
+    async with running_queue_service(queue_settings) as base:
+        yield base.replace("http", "ws"), queue_settings
+
+
+async def handshake_status(url: str) -> int:
+    with pytest.raises(InvalidStatus) as refused:
+        async with websockets.connect(url):
+            pass
+    return refused.value.response.status_code
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    [
+        pytest.param("no-such-sale", id="unknown"),
+        pytest.param("x" * 100, id="longest-unknown"),
+        pytest.param("x" * 101, id="too-long"),
+        pytest.param("{spring}", id="hash-tag"),
+    ],
+)
+async def test_socket_for_a_sale_nobody_configured_is_refused(
+    service: tuple[str, QueueSettings], event_id: str
+) -> None:
+    base, settings = service
+    token = login_token(settings, "lena")
+
+    status = await handshake_status(f"{base}/sales/{event_id}/queue/ws?access_token={token}")
+
+    assert status == 403
+
+
+@pytest.mark.parametrize(
+    "query", [pytest.param("", id="no-token"), pytest.param("?access_token=forged", id="forged")]
+)
+async def test_socket_without_a_valid_login_is_refused_and_joins_nobody(
+    service: tuple[str, QueueSettings],
+    queue: SaleQueue,
+    redis_client: aioredis.Redis,
+    query: str,
+) -> None:
+    base, _ = service
+    await publish_sale(redis_client, queue)
+
+    status = await handshake_status(f"{base}/sales/{queue.event_id}/queue/ws{query}")
+
+    assert status == 403
+    assert await redis_client.zcard(queue.keys.waiting) == 0
