@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> None:
             log_config=None,  # keep the JSON logging configured above
             access_log=False,  # the chassis writes one access line per request itself
             proxy_headers=True,
+            # The waiting room's sockets carry a status of a few hundred bytes every second:
+            # compressing it would give each socket its own zlib context (about 40 KiB, twice
+            # the rest of the socket) and every message a deflate, so browsers' offer is declined.
+            ws_per_message_deflate=False,
         )
     else:
         _run_worker(_load(WORKERS[args.command]))
