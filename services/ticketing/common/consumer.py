@@ -14,6 +14,7 @@ of applying a duplicate again. A crash between the work and the mark is therefor
 """
 
 import asyncio
+import heapq
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -129,8 +130,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka i
 class ConsumerRunner:
     """Runs one consumer group member until cancelled.
 
-    Messages with the same key (one reservation) are handled in order, different keys
-    concurrently, at most `max_in_flight` at a time.
+    Messages with the same key (one reservation) are handled in order, across the topics it
+    consumes; different keys concurrently, at most `max_in_flight` at a time.
     """
 
     def __init__(
@@ -159,8 +160,10 @@ class ConsumerRunner:
         self._stuck_backoff = stuck_backoff_seconds
         self._slots = asyncio.Semaphore(max_in_flight)
         self._progress: dict[TopicPartition, PartitionProgress] = {}
-        # The last task of each (partition, key): the next message of that key waits for it.
-        self._tails: dict[tuple[TopicPartition, bytes | None], asyncio.Task[None]] = {}
+        # The last task of each key: the next message of that key waits for it, whatever its
+        # topic, so one reservation's messages are handled in the order they were fetched.
+        # Messages without a key are ordered per partition.
+        self._tails: dict[bytes | TopicPartition, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -192,11 +195,12 @@ class ConsumerRunner:
             committer = asyncio.create_task(self._commit_forever(consumer))
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_in_flight)
-                for tp, records in batch.items():
-                    progress = self._progress.setdefault(tp, PartitionProgress())
-                    for record in records:
-                        await self._slots.acquire()
-                        self._start(tp, progress, record)
+                # One key's messages may sit on several topics of one batch: start them in the
+                # order they were produced, each partition's still in offset order.
+                for record in heapq.merge(*batch.values(), key=lambda r: r.timestamp):
+                    tp = TopicPartition(record.topic, record.partition)
+                    await self._slots.acquire()
+                    self._start(tp, self._progress.setdefault(tp, PartitionProgress()), record)
         finally:
             for task in [*self._tasks, *([committer] if committer else [])]:
                 task.cancel()
@@ -205,7 +209,7 @@ class ConsumerRunner:
 
     def _start(self, tp: TopicPartition, progress: PartitionProgress, record: Any) -> None:
         progress.started(record.offset)
-        chain = (tp, record.key)
+        chain = tp if record.key is None else record.key
         task = asyncio.create_task(self._after(self._tails.get(chain), record, progress))
         self._tails[chain] = task
         self._tasks.add(task)
