@@ -181,10 +181,10 @@ class Hub:
     async def _broadcast(self, view: SaleView, listeners: list[Listener]) -> None:
         """Push every socket its message: first those whose place is changing, concurrently (each
         reads Redis), then the rest, which need no read, a slice at a time."""
+        state = view.state
         changing: list[Listener] = []
         steady: list[Listener] = []
         for listener in listeners:
-            state = view.state
             moving = state is not None and _reads_redis(state, listener.place)
             (changing if moving else steady).append(listener)
         for start in range(0, len(changing), TRANSITIONS_AT_ONCE):
