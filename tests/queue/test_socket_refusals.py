@@ -1,5 +1,7 @@
-"""A WebSocket join refused before the upgrade: the handshake is answered 403, nothing joins."""
+"""A WebSocket join refused before the upgrade: the handshake gets the HTTP route's status and
+reason instead of the upgrade, and nobody joins."""
 
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -21,11 +23,12 @@ async def service(settings: CommonSettings) -> AsyncIterator[tuple[str, QueueSet
         yield base.replace("http", "ws"), queue_settings
 
 
-async def handshake_status(url: str) -> int:
+async def refused_handshake(url: str) -> tuple[int, str]:
     with pytest.raises(InvalidStatus) as refused:
         async with websockets.connect(url):
             pass
-    return refused.value.response.status_code
+    response = refused.value.response
+    return response.status_code, json.loads(response.body or b"{}")["detail"]
 
 
 @pytest.mark.parametrize(
@@ -43,9 +46,12 @@ async def test_socket_for_a_sale_nobody_configured_is_refused(
     base, settings = service
     token = login_token(settings, "lena")
 
-    status = await handshake_status(f"{base}/sales/{event_id}/queue/ws?access_token={token}")
+    status, reason = await refused_handshake(
+        f"{base}/sales/{event_id}/queue/ws?access_token={token}"
+    )
 
-    assert status == 403
+    assert status == 404
+    assert reason == f"no sale {event_id!r} is configured"
 
 
 @pytest.mark.parametrize(
@@ -60,7 +66,8 @@ async def test_socket_without_a_valid_login_is_refused_and_joins_nobody(
     base, _ = service
     await publish_sale(redis_client, queue)
 
-    status = await handshake_status(f"{base}/sales/{queue.event_id}/queue/ws{query}")
+    status, reason = await refused_handshake(f"{base}/sales/{queue.event_id}/queue/ws{query}")
 
-    assert status == 403
+    assert status == 401
+    assert reason
     assert await redis_client.zcard(queue.keys.waiting) == 0

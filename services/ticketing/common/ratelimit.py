@@ -7,7 +7,6 @@ from typing import Annotated
 
 import redis.asyncio as aioredis
 from fastapi import Depends, HTTPException, status
-from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from ticketing.common.redis_keys import SaleKeys
@@ -85,15 +84,6 @@ def refusal(rule: RateRule, wait: int) -> HTTPException:
 
 def refusal_reason(rule: RateRule, wait: int) -> str:
     return f"too many {rule.action}: try again in {wait} s"
-
-
-def too_many_requests(rule: RateRule, wait: int) -> JSONResponse:
-    """The 429 as a response, for a WebSocket handshake refused before it is accepted."""
-    return JSONResponse(
-        {"detail": refusal_reason(rule, wait)},
-        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-        headers=_retry_after(wait),
-    )
 
 
 def _retry_after(wait: int) -> dict[str, str]:

@@ -20,7 +20,6 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ticketing.common.sale_config import SaleConfig, read_sale_config
-from ticketing.queue.admission import is_admitting
 from ticketing.queue.metrics import QUEUE_ACTIVE, QUEUE_ADMISSION_RATE, QUEUE_WAITING
 from ticketing.queue.positions import RateMeter, position
 from ticketing.queue.settings import QueueSettings
@@ -223,7 +222,9 @@ def _shared_fields(view: SaleView, state: QueueState, config: SaleConfig) -> Sta
     return {
         "message": config.message,
         "sold_out": state.sold_out,
-        "paused": not is_admitting(config, time.time()) and state.waiting > 0,
+        # The operator's hold on admission, from the config alone: a count of the waiting would
+        # be up to one interval old, so the first joiner of a paused sale was told "not paused".
+        "paused": config.paused or config.maintenance,
         "waiting": state.waiting,
         "active": state.active,
         "rate": round(view.meter.rate, 2),

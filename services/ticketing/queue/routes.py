@@ -13,10 +13,10 @@ from fastapi import (
     WebSocketDisconnect,
     status,
 )
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from redis.exceptions import RedisError
 
-from ticketing.common.ratelimit import refusal, too_many_requests
+from ticketing.common.ratelimit import refusal
 from ticketing.common.tokens import TokenRejected, verify_access_token
 from ticketing.queue import fairness
 from ticketing.queue.deps import (
@@ -37,11 +37,6 @@ from ticketing.queue.store import Place, PlaceState, Throttled
 router = APIRouter(tags=["queue"])
 _EVENT_ID = re.compile(EVENT_ID_PATTERN)
 
-# WebSocket close codes in the private range: the browser sees why it was turned away.
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_NO_SALE = 4404
-CLOSE_REFUSED = 4409
-
 _REFUSALS = {
     PlaceState.NOT_OPEN: "the waiting room is not open yet",
     PlaceState.CLOSED: "the sale has closed",
@@ -55,6 +50,14 @@ def _refuse(place: Place) -> None:
 
 def _no_sale(event_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no sale {event_id!r} is configured")
+
+
+async def _deny(websocket: WebSocket, refused: HTTPException) -> None:
+    """Answer the handshake with the HTTP route's status and reason instead of the upgrade (a
+    close before accept would reach the client as a bare 403)."""
+    await websocket.send_denial_response(
+        JSONResponse({"detail": refused.detail}, refused.status_code, refused.headers)
+    )
 
 
 @router.post(
@@ -136,22 +139,19 @@ async def watch(websocket: WebSocket) -> None:
         user = verify_access_token(settings, websocket.query_params.get("access_token", ""))
     except TokenRejected as exc:
         TOKEN_REJECTIONS.labels(exc.reason).inc()
-        await websocket.close(CLOSE_UNAUTHORIZED, exc.reason)
+        await _deny(websocket, HTTPException(status.HTTP_401_UNAUTHORIZED, exc.reason))
         return
     event_id: str = websocket.path_params["event_id"]
     sale = await joins.sale(event_id) if _EVENT_ID.fullmatch(event_id) else None
     if sale is None:
-        await websocket.close(CLOSE_NO_SALE, f"no sale {event_id!r} is configured")
+        await _deny(websocket, _no_sale(event_id))
         return
     place = await joins.join(*sale, user.user_id, settings.socket_rate)
     if isinstance(place, Throttled):
-        # An HTTP 429 instead of the upgrade: the client can read Retry-After and the reason.
-        await websocket.send_denial_response(
-            too_many_requests(settings.socket_rate, place.wait_seconds)
-        )
+        await _deny(websocket, refusal(settings.socket_rate, place.wait_seconds))
         return
     if place.state in _REFUSALS:
-        await websocket.close(CLOSE_REFUSED, _REFUSALS[place.state])
+        await _deny(websocket, HTTPException(status.HTTP_409_CONFLICT, _REFUSALS[place.state]))
         return
     await websocket.accept()
 
