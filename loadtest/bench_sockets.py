@@ -213,8 +213,6 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtest.bench_sockets")
     parser.add_argument("--steps", type=int, nargs="+", default=[1000, 5000, 10000, 19000, 50000])
     parser.add_argument("--window", type=float, default=6.0, help="seconds watched per step")
-    # The service's Redis pool (redis-py's default, 100 connections, not blocking) refuses a
-    # command past 100 at once: more sockets opening at once get a 500 from the handshake.
     parser.add_argument("--opening", type=int, default=50, help="sockets opening at once")
     parser.add_argument("--push-interval", type=float, default=1.0)
     parser.add_argument("--max-seconds", type=float, default=600.0, help="bound on opening")
