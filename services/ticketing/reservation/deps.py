@@ -11,7 +11,9 @@ from ticketing.reservation.service import ReservationService
 from ticketing.reservation.settings import ReservationSettings
 
 
-def get_service(request: Request) -> ReservationService:
+async def get_service(request: Request) -> ReservationService:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hand-off on
+    # every request for one attribute read.
     return cast(ReservationService, request.app.state.reservations)
 
 

@@ -176,13 +176,17 @@ class ReservationService:
                 reservation.updated_at = now
                 changes.update(status=step.status, updated_at=now)
             if Effect.ISSUE_TICKETS in step.effects:
+                # Plain rows, not Ticket instances: a table model's constructor sets up ORM
+                # state that a Core INSERT never reads (1.5 % of the process's CPU in py-spy).
+                issued_at = utcnow()
                 tickets = [
-                    Ticket(
-                        event_id=reservation.event_id,
-                        seat_id=seat_id,
-                        reservation_id=reservation.id,
-                        user_id=reservation.user_id,
-                    ).model_dump(exclude={"id"})
+                    {
+                        "event_id": reservation.event_id,
+                        "seat_id": seat_id,
+                        "reservation_id": reservation.id,
+                        "user_id": reservation.user_id,
+                        "issued_at": issued_at,
+                    }
                     for seat_id in reservation.seat_ids
                 ]
                 await conn.execute(insert(Ticket), tickets)
