@@ -8,10 +8,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from ticketing.common.ratelimit import RateRule
-from ticketing.common.sale_config import delete_sale_config, write_sale_config
+from ticketing.common.sale_config import SaleConfig, delete_sale_config, write_sale_config
 from ticketing.devstack.ports import free_port
 from ticketing.queue.coalesce import Coalescer
-from ticketing.queue.hub import Hub
+from ticketing.queue.hub import Hub, SaleView
 from ticketing.queue.joins import Joins
 from ticketing.queue.settings import QueueSettings
 from ticketing.queue.store import Place, PlaceState, SaleQueue, Throttled
@@ -26,12 +26,23 @@ def joins(redis_client: aioredis.Redis, queue_settings: QueueSettings) -> Joins:
     return Joins(Hub(redis_client, queue_settings))
 
 
-async def test_concurrent_joins_get_their_own_places_in_the_order_they_came(
+@pytest.fixture
+async def sale(
     joins: Joins, queue: SaleQueue, redis_client: aioredis.Redis
-) -> None:
+) -> tuple[SaleView, SaleConfig]:
+    """A configured sale, as the join path sees it."""
     await publish_sale(redis_client, queue)
-    sale = await joins.sale(queue.event_id)
-    assert sale is not None
+    seen = await joins.sale(queue.event_id)
+    assert seen is not None
+    return seen
+
+
+async def test_concurrent_joins_get_their_own_places_in_the_order_they_came(
+    joins: Joins,
+    sale: tuple[SaleView, SaleConfig],
+    queue: SaleQueue,
+    redis_client: aioredis.Redis,
+) -> None:
     users = [f"user-{n:02d}" for n in range(40)]
 
     places = await asyncio.gather(*(joins.join(*sale, user, GENEROUS) for user in users))
@@ -43,11 +54,11 @@ async def test_concurrent_joins_get_their_own_places_in_the_order_they_came(
 
 
 async def test_the_same_user_twice_in_one_batch_keeps_one_place(
-    joins: Joins, queue: SaleQueue, redis_client: aioredis.Redis
+    joins: Joins,
+    sale: tuple[SaleView, SaleConfig],
+    queue: SaleQueue,
+    redis_client: aioredis.Redis,
 ) -> None:
-    await publish_sale(redis_client, queue)
-    sale = await joins.sale(queue.event_id)
-    assert sale is not None
 
     places = await asyncio.gather(
         *(joins.join(*sale, user, GENEROUS) for user in ["alice", "bob", "alice", "alice"])
@@ -58,11 +69,11 @@ async def test_the_same_user_twice_in_one_batch_keeps_one_place(
 
 
 async def test_joins_over_the_rate_limit_in_one_batch_are_refused_and_do_not_join(
-    joins: Joins, queue: SaleQueue, redis_client: aioredis.Redis
+    joins: Joins,
+    sale: tuple[SaleView, SaleConfig],
+    queue: SaleQueue,
+    redis_client: aioredis.Redis,
 ) -> None:
-    await publish_sale(redis_client, queue)
-    sale = await joins.sale(queue.event_id)
-    assert sale is not None
     rule = RateRule("joins", 2, 10.0)
 
     outcomes = await asyncio.gather(
