@@ -2,12 +2,17 @@
 started and stopped with its lifespan, with a readiness check that fails if one has died."""
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Coroutine
+import logging
+from collections.abc import AsyncIterator, Collection, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 from ticketing.common.http import ReadinessCheck
+
+log = logging.getLogger(__name__)
+
+# How long a stopping service waits for its cancelled tasks, per round.
+STOP_GRACE_SECONDS = 5.0
 
 
 class BackgroundTaskDied(RuntimeError):
@@ -28,8 +33,27 @@ async def background(**jobs: Coroutine[Any, Any, None]) -> AsyncIterator[Readine
     try:
         yield all_running
     finally:
-        for task in tasks.values():
+        await stop_tasks(tasks.values())
+
+
+async def stop_tasks(
+    tasks: Collection[asyncio.Task[Any]], grace_seconds: float = STOP_GRACE_SECONDS
+) -> None:
+    """Cancel the tasks and wait for them to end, for at most `grace_seconds`; cancel the ones
+    still running once more and wait again; leave any left after that behind, logged.
+
+    Python 3.11's `wait_for`, which redis-py runs every command through, drops a cancellation
+    that arrives as the command completes, so a worker loop can run on after one cancel (seen:
+    a service's shutdown waiting for ever on its admission worker). The second round ends it;
+    giving up after that keeps a stuck task from holding the whole process.
+    """
+    pending = set(tasks)
+    for _ in range(2):
+        if not pending:
+            return
+        for task in pending:
             task.cancel()
-        for task in tasks.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        _, pending = await asyncio.wait(pending, timeout=grace_seconds)
+    if pending:
+        names = sorted(task.get_name() for task in pending)
+        log.error("tasks did not stop when cancelled; left behind", extra={"tasks": names})

@@ -1,7 +1,6 @@
 """The queue service's app: `python -m ticketing queue` (the waiting room and its web page)."""
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from ticketing.common.background import stop_tasks
 from ticketing.common.http import ReadinessCheck
 from ticketing.common.http import create_app as create_service_app
 from ticketing.common.resources import open_redis, redis_ready
@@ -36,11 +36,7 @@ def create_app(settings: QueueSettings | None = None) -> FastAPI:
             try:
                 yield {"redis": redis_ready(client)}
             finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await stop_tasks(tasks)
 
     app = create_service_app(
         service="queue",
