@@ -155,3 +155,24 @@ async def test_second_socket_of_a_user_keeps_them_present_until_the_last_closes(
     await hub.disconnect(queue.event_id, tabs[1])
     away = await redis_client.zscore(queue.keys.heartbeat, user)
     assert away is not None and present is not None and away < present
+
+
+async def test_sockets_closing_together_mark_every_one_of_their_users_away(
+    redis_client: aioredis.Redis, queue: SaleQueue, queue_settings: QueueSettings
+) -> None:
+    sale = await publish_sale(redis_client, queue, paused=True)
+    users = await join_many(queue, sale, 30)
+    hub = Hub(redis_client, queue_settings)
+    listeners = [
+        Listener(user, await queue.join(user, sale), Inbox(user, []).send) for user in users
+    ]
+    for listener in listeners:
+        await hub.connect(queue.event_id, listener)
+    await queue.touch(users)
+    present = dict(await redis_client.zrange(queue.keys.heartbeat, 0, -1, withscores=True))
+
+    await asyncio.gather(*(hub.disconnect(queue.event_id, listener) for listener in listeners))
+
+    away = dict(await redis_client.zrange(queue.keys.heartbeat, 0, -1, withscores=True))
+    assert set(away) == set(present)
+    assert all(away[user] < present[user] for user in present)

@@ -22,7 +22,7 @@ async def test_user_away_when_their_turn_comes_spends_no_admission_and_is_remove
     gone, stays, behind = await join_many(queue, sale, 3)
     behind_ticket = (await queue.join(behind, sale)).ticket
     assert behind_ticket is not None
-    await queue.mark_away(gone, 0.6)  # their socket closed
+    await queue.mark_away([gone], 0.6)  # their socket closed
     await admit_until(worker, lambda: redis_client.zcard(queue.keys.active), 1)
     assert await redis_client.zscore(queue.keys.active, stays) is not None
     assert await redis_client.hget(queue.keys.parked, gone) is not None
@@ -43,7 +43,7 @@ async def test_user_back_within_the_grace_period_keeps_their_place(
     )
     sale = await publish_sale(redis_client, queue, tps=100, max_active=1, session_ttl_seconds=1)
     returning, other = await join_many(queue, sale, 2)
-    await queue.mark_away(returning, 0.6)
+    await queue.mark_away([returning], 0.6)
     await admit_until(worker, lambda: redis_client.zcard(queue.keys.active), 1)
     assert await redis_client.zscore(queue.keys.active, other) is not None
     back = await queue.join(returning, sale)
@@ -63,6 +63,6 @@ async def test_removal_ahead_moves_everyone_behind_up(
     assert last.ticket is not None
     assert position(await queue.state(), last.ticket) == 5
     for user in users[1:3]:
-        await queue.mark_away(user, 3600)
+        await queue.mark_away([user], 3600)
     await worker.tick(queue.event_id)
     assert position(await queue.state(), last.ticket) == 3

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ticketing.common.sale_config import SaleConfig, read_sale_config
+from ticketing.queue.coalesce import Coalescer
 from ticketing.queue.metrics import QUEUE_ACTIVE, QUEUE_ADMISSION_RATE, QUEUE_WAITING
 from ticketing.queue.positions import RateMeter, position
 from ticketing.queue.settings import QueueSettings
@@ -37,6 +38,8 @@ NOT_CONFIGURED: dict[str, object] = {"type": "closed", "reason": "the sale is no
 # A tick hands the event loop back after this many sockets, so that handshakes and joins arriving
 # during a tick of tens of thousands of sockets are not held up until it ends.
 SOCKETS_PER_SLICE = 500
+# At most this many users marked away in one Redis call (one ZADD each inside the script).
+AWAY_BATCH = 1000
 # Sockets whose turn came in this tick fetch their token concurrently, this many at a time (each
 # takes a pooled Redis connection).
 TRANSITIONS_AT_ONCE = 32
@@ -63,6 +66,8 @@ class SaleView:
     """What this process knows about one sale, refreshed once per push interval."""
 
     queue: SaleQueue
+    # Marks users away when their last socket here closes (see `Hub.disconnect`).
+    away: Coalescer[str, None]
     meter: RateMeter = field(default_factory=RateMeter)
     listeners: set[Listener] = field(default_factory=set)
     sockets_per_user: Counter[str] = field(default_factory=Counter)
@@ -88,7 +93,7 @@ class Hub:
     def view(self, event_id: str) -> SaleView:
         if event_id not in self._views:
             queue = SaleQueue(self.client, self.settings.redis_key_prefix, event_id)
-            self._views[event_id] = SaleView(queue)
+            self._views[event_id] = SaleView(queue, self._away_marker(queue))
         return self._views[event_id]
 
     async def refresh(self, view: SaleView, max_age: float = 0.0) -> None:
@@ -158,7 +163,18 @@ class Hub:
         if listener.done:
             return
         with contextlib.suppress(RedisError):
-            await view.queue.mark_away(listener.user_id, self.settings.queue_away_after_seconds)
+            await view.away.submit(listener.user_id)
+
+    def _away_marker(self, queue: SaleQueue) -> Coalescer[str, None]:
+        """Marks users away as their last socket closes, together with every other close of the
+        sale in flight: one Redis call for a crowd leaving, not one a socket."""
+        seconds = self.settings.queue_away_after_seconds
+
+        async def mark(users: Sequence[str]) -> list[None]:
+            await queue.mark_away(users, seconds)
+            return [None] * len(users)
+
+        return Coalescer(mark, AWAY_BATCH)
 
     async def _push(self, view: SaleView, listener: Listener) -> None:
         if view.state is not None and view.state.sold_out and not listener.told_sold_out:

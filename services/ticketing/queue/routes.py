@@ -98,7 +98,7 @@ async def poll(event_id: EventId, user: QueueUser, sale: SaleDep, hub: HubDep) -
 )
 async def leave(event_id: EventId, user: QueueUser, hub: HubDep, settings: SettingsDep) -> None:
     # Backdated beyond the grace period: the next sweep removes the place.
-    await hub.view(event_id).queue.mark_away(user.user_id, settings.queue_grace_seconds + 1)
+    await hub.view(event_id).queue.mark_away([user.user_id], settings.queue_grace_seconds + 1)
 
 
 @router.get("/sales/{event_id}/fairness", summary="The pre-queue's seed commitment, and the seed")
@@ -167,7 +167,7 @@ async def watch(websocket: WebSocket) -> None:
             # The client may say {"type": "leave"}; anything else is ignored.
             if (await websocket.receive_json()).get("type") == "leave":
                 await hub.view(event_id).queue.mark_away(
-                    user.user_id, settings.queue_grace_seconds + 1
+                    [user.user_id], settings.queue_grace_seconds + 1
                 )
                 listener.done = True
                 await websocket.close()

@@ -242,12 +242,13 @@ return 0
 """
 )
 
-# KEYS: heartbeat. ARGV: user, seconds. Marks a user's last heartbeat that long ago (a closed
-# socket counts as away at once; zero grace for someone who pressed "leave").
+# KEYS: heartbeat. ARGV: seconds, then users. Marks the users' last heartbeat that long ago (a
+# closed socket counts as away at once; zero grace for someone who pressed "leave").
 AWAY = (
     _NOW
     + """
-redis.call('ZADD', KEYS[1], 'XX', now_seconds() - tonumber(ARGV[2]), ARGV[1])
+local at = now_seconds() - tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', at, ARGV[i]) end
 return 0
 """
 )

@@ -145,9 +145,9 @@ class SaleQueue:
                 scripts.TOUCH, [k.heartbeat, k.waiting, k.parked, k.prequeue, k.fairness], users
             )
 
-    async def mark_away(self, user_id: str, seconds: float) -> None:
-        """Backdate the user's heartbeat: away now, gone when the grace period has passed."""
-        await self._run(scripts.AWAY, [self.keys.heartbeat], [user_id, seconds])
+    async def mark_away(self, users: Sequence[str], seconds: float) -> None:
+        """Backdate the users' heartbeats: away now, gone when the grace period has passed."""
+        await self._run(scripts.AWAY, [self.keys.heartbeat], [seconds, *users])
 
     async def ensure_seed(self) -> str:
         fresh = fairness.new_seed()
