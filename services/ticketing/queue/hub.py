@@ -74,6 +74,7 @@ class SaleView:
     state: QueueState | None = None
     config: SaleConfig | None = None
     read_at: float = float("-inf")
+    reading: asyncio.Future[None] | None = None  # the read in flight, shared by its callers
     # The fields every message about this sale carries, as of the last read, and the same
     # serialised as the tail of a JSON object (`,"message":...}`), spliced after each socket's own.
     shared: Status = field(default_factory=dict)
@@ -97,10 +98,20 @@ class Hub:
         return self._views[event_id]
 
     async def refresh(self, view: SaleView, max_age: float = 0.0) -> None:
-        """Read the sale's state and config, unless this process read them `max_age` ago."""
-        now = time.monotonic()
-        if now - view.read_at <= max_age and view.state is not None:
+        """Read the sale's state and config, unless this process read them `max_age` ago.
+
+        Callers arriving while a read is in flight share it: under load each starting its own
+        made about one read of the sale for every three joins."""
+        if time.monotonic() - view.read_at <= max_age and view.state is not None:
             return
+        if view.reading is None:
+            reading = view.reading = asyncio.ensure_future(self._read(view))
+            reading.add_done_callback(lambda _: setattr(view, "reading", None))
+        # Shielded: a caller that gives up does not cancel the read the others wait for.
+        await asyncio.shield(view.reading)
+
+    async def _read(self, view: SaleView) -> None:
+        now = time.monotonic()
         view.state = state = await view.queue.state()
         view.config = config = await read_sale_config(
             self.client, self.settings.redis_key_prefix, view.queue.event_id

@@ -1,8 +1,6 @@
 """Joining the line from the routes: the sale's configuration from the hub's per-interval cache,
 and every join of a sale coalesced with the others in flight into one Redis round trip."""
 
-import asyncio
-import time
 from collections.abc import Sequence
 
 from ticketing.common.ratelimit import RateRule
@@ -25,7 +23,6 @@ class Joins:
         self.hub = hub
         self._configured: set[str] = set()
         self._batches: dict[tuple[str, str], Coalescer[_Join, Place | Throttled]] = {}
-        self._reads: dict[str, asyncio.Future[None]] = {}
 
     async def sale(self, event_id: str) -> tuple[SaleView, SaleConfig] | None:
         """The sale's view and configuration, or None when the sale is not configured.
@@ -42,24 +39,8 @@ class Joins:
             self._configured.add(event_id)
             return self.hub.view(event_id), config
         view = self.hub.view(event_id)
-        await self.refreshed(view)
+        await self.hub.refresh(view, settings.queue_push_interval_seconds)
         return None if view.config is None else (view, view.config)
-
-    async def refreshed(self, view: SaleView) -> None:
-        """Refresh the hub's view of the sale if it is older than one push interval.
-
-        Concurrent joins share one read: each starting its own while one was in flight made
-        about one read of the sale's state and config for every three joins under load."""
-        max_age = self.hub.settings.queue_push_interval_seconds
-        if time.monotonic() - view.read_at <= max_age:
-            return
-        event_id = view.queue.event_id
-        if (reading := self._reads.get(event_id)) is None:
-            reading = asyncio.ensure_future(self.hub.refresh(view, max_age))
-            self._reads[event_id] = reading
-            reading.add_done_callback(lambda _: self._reads.pop(event_id, None))
-        # Shielded: a caller that gives up does not cancel the read the others wait for.
-        await asyncio.shield(reading)
 
     async def join(
         self, view: SaleView, config: SaleConfig, user_id: str, rule: RateRule

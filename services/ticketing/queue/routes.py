@@ -77,7 +77,7 @@ async def join(event_id: EventId, request: Request) -> Response:
     if isinstance(place, Throttled):
         raise refusal(rule, place.wait_seconds)
     _refuse(place)
-    await joins.refreshed(view)
+    await joins.hub.refresh(view, joins.hub.settings.queue_push_interval_seconds)
     _, message = await joins.hub.status(view, user.user_id, place)
     # Serialised here: FastAPI's validation and encoding of a returned dict cost more than orjson.
     return Response(orjson.dumps(message), media_type="application/json")
