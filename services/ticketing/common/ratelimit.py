@@ -78,12 +78,10 @@ class RateLimiter:
 def refusal(rule: RateRule, wait: int) -> HTTPException:
     """The 429 that refuses a request over `rule`, saying when to come back."""
     return HTTPException(
-        status.HTTP_429_TOO_MANY_REQUESTS, refusal_reason(rule, wait), _retry_after(wait)
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        f"too many {rule.action}: try again in {wait} s",
+        _retry_after(wait),
     )
-
-
-def refusal_reason(rule: RateRule, wait: int) -> str:
-    return f"too many {rule.action}: try again in {wait} s"
 
 
 def _retry_after(wait: int) -> dict[str, str]:
