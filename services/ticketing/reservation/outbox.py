@@ -6,8 +6,8 @@ import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
 from ticketing.common.sqltypes import utcnow
@@ -15,6 +15,11 @@ from ticketing.common.topics import Topics
 from ticketing.reservation.models import OutboxMessage
 
 log = logging.getLogger(__name__)
+
+
+async def write_outbox(conn: AsyncConnection, message: OutboxMessage) -> None:
+    """Add the message to the outbox inside the caller's transaction (the relay sends it)."""
+    await conn.execute(insert(OutboxMessage), [message.model_dump(exclude={"id"})])
 
 
 class OutboxRelay:

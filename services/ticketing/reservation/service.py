@@ -28,12 +28,12 @@ from ticketing.reservation import messages
 from ticketing.reservation.holds import SeatHolds
 from ticketing.reservation.lifecycle import Effect, Step, Trigger, next_step
 from ticketing.reservation.models import (
-    OutboxMessage,
     Reservation,
     ReservationStatus,
     Ticket,
     new_reservation_id,
 )
+from ticketing.reservation.outbox import write_outbox
 from ticketing.reservation.settings import ReservationSettings
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class ReservationService:
             # for two new rows cost more CPU than the statements themselves.
             async with self._engine.begin() as conn:
                 await conn.execute(insert(Reservation), [reservation.model_dump()])
-                await conn.execute(insert(OutboxMessage), [outbox.model_dump(exclude={"id"})])
+                await write_outbox(conn, outbox)
         except SQLAlchemyError as exc:
             await self._holds.release(event_id, reservation_id, seat_ids)
             raise TemporaryError("could not record the reservation, try again") from exc
@@ -193,8 +193,9 @@ class ReservationService:
             if Effect.REFUND in step.effects and not reservation.refund_requested:
                 reservation.refund_requested = True
                 changes["refund_requested"] = True
-                refund = messages.refund_requested(reservation, f"reservation {step.status}")
-                await conn.execute(insert(OutboxMessage), [refund.model_dump(exclude={"id"})])
+                await write_outbox(
+                    conn, messages.refund_requested(reservation, f"reservation {step.status}")
+                )
             if changes:
                 await conn.execute(
                     update(Reservation).where(col(Reservation.id) == reservation_id).values(changes)
