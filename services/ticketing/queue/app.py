@@ -15,6 +15,7 @@ from ticketing.common.http import create_app as create_service_app
 from ticketing.common.resources import open_redis, redis_ready
 from ticketing.queue.admission import AdmissionWorker
 from ticketing.queue.hub import Hub
+from ticketing.queue.joins import Joins
 from ticketing.queue.routes import router
 from ticketing.queue.settings import QueueSettings, get_settings
 
@@ -29,6 +30,7 @@ def create_app(settings: QueueSettings | None = None) -> FastAPI:
         async with open_redis(settings.redis_url) as client:
             app.state.redis = client
             app.state.hub = hub = Hub(client, settings)
+            app.state.joins = Joins(hub)
             tasks = [asyncio.create_task(hub.run(), name="queue-hub")]
             if settings.queue_run_admission:
                 worker = AdmissionWorker(client, settings)

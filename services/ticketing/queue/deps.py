@@ -71,11 +71,7 @@ SaleDep = Annotated[SaleConfig, Depends(sale_config)]
 
 
 def joins_of(connection: HTTPConnection) -> Joins:
-    """This app's `Joins`, made on first use for the hub the lifespan made. A plain function,
-    not a dependency: the join routes call it directly (each dependency FastAPI resolves costs
-    the busiest route CPU)."""
-    state = connection.app.state
-    joins: Joins | None = getattr(state, "joins", None)
-    if joins is None or joins.hub is not state.hub:
-        joins = state.joins = Joins(state.hub)
+    """This app's `Joins` (made by its lifespan). A plain function, not a dependency: the join
+    routes call it directly (each dependency FastAPI resolves costs the busiest route CPU)."""
+    joins: Joins = connection.app.state.joins
     return joins
