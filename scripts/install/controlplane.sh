@@ -8,10 +8,9 @@
 # of its recipe, so a second run builds nothing. See docs/control-plane.md.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/kubernetes-module.sh"
+source "$(dirname "$0")/versions.sh"
 
-ETCD_VERSION=v3.6.16
-KUBERNETES_VERSION=v1.34.4
-HELM_VERSION=v3.19.5
 # Bump when the build recipe changes in a way the versions don't show.
 RECIPE=1
 
@@ -109,37 +108,11 @@ build_kube_apiserver() {
   local started=$SECONDS
   step "building kube-apiserver and kubectl $KUBERNETES_VERSION ..."
   prepare_wrapper kube-apiserver
-  # k8s.io/kubernetes replaces its staging modules (k8s.io/api, k8s.io/apiserver,
-  # ...) with ./staging/... paths, which are ignored outside its own build; each
-  # is published as v0.<minor>.<patch>, so replace it with that version here.
-  local gomod staging_version
-  gomod="$("$GO" mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" |
-    sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
-  [[ -f "$gomod" ]] || die "could not read k8s.io/kubernetes@$KUBERNETES_VERSION's go.mod from the module cache."
-  staging_version="v0.${KUBERNETES_VERSION#v1.}"
-  local edits=()
-  local module
-  while read -r module; do
-    edits+=("-replace=$module=$module@$staging_version")
-  done < <(awk '$2 == "=>" && $3 ~ /^\.\/staging\// { print $1 }' "$gomod")
-  ((${#edits[@]} > 0)) || die "found no staging replace directives in $gomod; the k8s.io/kubernetes layout changed."
-  step "replacing ${#edits[@]} staging modules with $staging_version."
-
-  local major minor
-  major="${KUBERNETES_VERSION#v}"
-  major="${major%%.*}"
-  minor="${KUBERNETES_VERSION#v*.}"
-  minor="${minor%%.*}"
-  local ldflags="-s -w"
-  local pkg
-  # Stamped like hack/lib/version.sh does, so /version reports the release
-  # (helm's kubeVersion checks read it).
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION"
-    ldflags+=" -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-    ldflags+=" -X $pkg.gitTreeState=clean"
-    ldflags+=" -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  done
+  local edits=() ldflags
+  mapfile -t edits < <(kubernetes_staging_edits)
+  ((${#edits[@]} > 0)) || die "could not derive the staging replace directives of k8s.io/kubernetes@$KUBERNETES_VERSION."
+  step "replacing ${#edits[@]} staging modules with their published versions."
+  ldflags="$(kubernetes_ldflags)"
   (
     cd "$build/kube-apiserver"
     "$GO" mod edit "${edits[@]}"

@@ -14,8 +14,23 @@ def commands() -> tuple[dockerfile.Command, ...]:
     return parsed
 
 
+def build_arguments() -> dict[str, str]:
+    """The ARGs declared with a default, as a plain `docker build` resolves them."""
+    defaults = {}
+    for command in commands():
+        if command.cmd == "ARG" and "=" in command.value[0]:
+            name, default = command.value[0].split("=", 1)
+            defaults[name] = default
+    return defaults
+
+
 def test_every_base_image_is_pinned_to_an_exact_release() -> None:
-    bases = [c.value[0] for c in commands() if c.cmd == "FROM"]
+    arguments = build_arguments()
+    bases = [
+        re.sub(r"\$\{(\w+)\}", lambda m: arguments[m.group(1)], c.value[0])
+        for c in commands()
+        if c.cmd == "FROM"
+    ]
 
     assert bases
     for base in bases:

@@ -1,0 +1,3 @@
+module ticketing.dev/cluster
+
+go 1.22

@@ -1,0 +1,5 @@
+import sys
+
+from ticketing_cluster.cluster import main
+
+sys.exit(main())
