@@ -91,7 +91,9 @@ build_dir() {
   current "$image" "$inputs" && return
   local started=$SECONDS
   step "building $image ..."
-  docker build -q --build-arg "BASE_IMAGE=$base" --label "$LABEL=$inputs" -t "$image" "$dir" >/dev/null
+  local log="$work/${image//[\/:]/_}.build.log"
+  docker build --build-arg "BASE_IMAGE=$base" --label "$LABEL=$inputs" -t "$image" "$dir" >"$log" 2>&1 ||
+    die "building $image failed; see $log"
   step "$image built in $((SECONDS - started))s."
 }
 
@@ -161,8 +163,9 @@ node_images() {
 
 # The node image, made the way `kind build node-image` makes one: a container of the node's
 # base gets kubeadm, kubelet and kubectl, /kind/version and the CNI and storage manifests kind
-# applies, and every image the node runs imported into its containerd (pinned, so the
-# kubelet's image garbage collection keeps them); the container is then committed.
+# applies, and every image the node runs imported into its containerd (kind's kubelet
+# configuration turns image garbage collection off, so they stay); the container is then
+# committed.
 build_node() {
   local dir="$root/cluster/node" ids=() image
   local context="$work/node-base"
@@ -193,8 +196,10 @@ build_node() {
   docker exec "$container" sh -c 'for i in $(seq 50); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.2; done; cat /tmp/containerd.log; exit 1'
   mapfile -t images < <(node_images)
   docker save "${images[@]}" | docker exec -i "$container" \
-    ctr --namespace=k8s.io images import --no-unpack --label=io.cri-containerd.pinned=pinned -
-  docker exec "$container" sh -c 'pkill containerd; while pgrep -x containerd >/dev/null; do sleep 0.2; done'
+    ctr --namespace=k8s.io images import --no-unpack - >/dev/null
+  # The build container's first process (sleep) reaps nobody: the stopped containerd stays a
+  # zombie, so wait for no live one.
+  docker exec "$container" sh -c 'pkill -x containerd; while ps -C containerd -o stat= | grep -qv "^Z"; do sleep 0.2; done'
   docker commit \
     --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' --change 'CMD []' \
     --change "LABEL $LABEL=$inputs" "$container" "$NODE" >/dev/null

@@ -111,6 +111,7 @@ def _pinned(name: str) -> str:
 def create(cluster: Cluster, node_image: str) -> None:
     if cluster.exists():
         say(f"kind cluster {cluster.name} exists")
+        cluster.kind("export", "kubeconfig", "--name", cluster.name, stderr=subprocess.DEVNULL)
         return
     say(f"creating kind cluster {cluster.name} from {node_image}")
     cluster.kind(

@@ -6,8 +6,9 @@
 // container: runc asks the kernel for every capability the spec lists and fails
 // with "unable to apply caps: operation not permitted". This wrapper reads the
 // bounding set of its own process, drops every capability outside it from the
-// bundle's config.json on "create" and "run", and then executes the real runc
-// with the same arguments. Where the bounding set is full it changes nothing.
+// bundle's config.json on "create" and "run" (and from the process file of an
+// "exec", as `docker exec --privileged` gives one), and then executes the real
+// runc with the same arguments. Where the bounding set is full it changes nothing.
 package main
 
 import (
@@ -39,8 +40,8 @@ func main() {
 	if runc == "" {
 		runc = "/usr/sbin/runc"
 	}
-	if bundle, ok := bundleOf(os.Args[1:]); ok {
-		if err := dropUnboundedCapabilities(filepath.Join(bundle, "config.json")); err != nil {
+	if path, inProcess, ok := specOf(os.Args[1:]); ok {
+		if err := dropUnboundedCapabilities(path, inProcess); err != nil {
 			fmt.Fprintf(os.Stderr, "bounded-runc: %v\n", err)
 			os.Exit(1)
 		}
@@ -52,10 +53,13 @@ func main() {
 	}
 }
 
-// bundleOf returns the bundle directory of a "create" or "run" command line.
-func bundleOf(args []string) (string, bool) {
+// specOf returns the file whose capabilities a command line starts a process
+// with: the bundle's config.json for "create" and "run", the --process file for
+// "exec" (inProcess: the capabilities are at its top level, not under "process").
+func specOf(args []string) (path string, inProcess bool, ok bool) {
 	command := ""
 	bundle := "."
+	process := ""
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		switch {
@@ -66,13 +70,26 @@ func bundleOf(args []string) (string, bool) {
 			}
 		case strings.HasPrefix(arg, "--bundle="):
 			bundle = strings.TrimPrefix(arg, "--bundle=")
+		case arg == "--process" || arg == "-p":
+			if i+1 < len(args) {
+				process = args[i+1]
+				i++
+			}
+		case strings.HasPrefix(arg, "--process="):
+			process = strings.TrimPrefix(arg, "--process=")
 		case command == "" && !strings.HasPrefix(arg, "-"):
 			command = arg
 		case command == "" && takesValue(arg):
 			i++
 		}
 	}
-	return bundle, command == "create" || command == "run"
+	switch {
+	case command == "create" || command == "run":
+		return filepath.Join(bundle, "config.json"), false, true
+	case command == "exec" && process != "":
+		return process, true, true
+	}
+	return "", false, false
 }
 
 // takesValue tells whether one of runc's global flags is followed by its value.
@@ -116,7 +133,7 @@ func boundingSet() (map[string]bool, error) {
 }
 
 // dropUnboundedCapabilities rewrites the spec without the capabilities outside the bounding set.
-func dropUnboundedCapabilities(configPath string) error {
+func dropUnboundedCapabilities(configPath string, inProcess bool) error {
 	held, err := boundingSet()
 	if err != nil {
 		return err
@@ -129,7 +146,10 @@ func dropUnboundedCapabilities(configPath string) error {
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		return fmt.Errorf("parsing %s: %w", configPath, err)
 	}
-	process, _ := spec["process"].(map[string]any)
+	process := spec
+	if !inProcess {
+		process, _ = spec["process"].(map[string]any)
+	}
 	capabilities, _ := process["capabilities"].(map[string]any)
 	changed := false
 	for set, value := range capabilities {
