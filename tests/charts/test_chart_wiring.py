@@ -27,6 +27,7 @@ from ticketing.gateway.routes import COMPONENTS, ROUTES
 
 from tests.charts.chart import CHART, Manifest, by_kind, render
 from tests.charts.local_release import Addresses, LocalPod, container_env, local_pods
+from tests.kube.fixtures import service_account_kubeconfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.kube]
 
@@ -93,14 +94,21 @@ def pods(
     database: str,
     stack: LocalStack,
     kube_control_plane: ControlPlane,
+    kube_api: client.ApiClient,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, LocalPod]]:
+    tmp_path = tmp_path_factory.mktemp("wiring")
     kube_control_plane.helm("install", "ticketing", str(CHART), "-n", namespace, "--wait=false")
+    # The operator runs as the chart's operator ServiceAccount, with the chart's RBAC only.
+    kubeconfig = service_account_kubeconfig(
+        kube_control_plane, kube_api, namespace, "ticketing-operator", tmp_path / "kubeconfig"
+    )
     addresses = Addresses(stack.redis.url, database, stack.kafka.bootstrap)
     prefix = uuid.uuid4().hex[:10]
     isolation = {
         "TICKETING_REDIS_KEY_PREFIX": f"w{prefix}",
         "TICKETING_KAFKA_TOPIC_PREFIX": f"w{prefix}.",
-        "TICKETING_OPERATOR_KUBECONFIG": str(kube_control_plane.kubeconfig),
+        "TICKETING_OPERATOR_KUBECONFIG": str(kubeconfig),
     }
     started = local_pods(manifests, addresses, isolation=isolation)
     (job,) = by_kind(manifests, "Job").values()
