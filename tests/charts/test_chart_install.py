@@ -133,7 +133,9 @@ def test_upgrade_keeps_generated_secrets_and_the_operators_replica_count(
         "ticketing-retry-worker", kube_namespace, {"spec": {"replicas": 5}}
     )
 
-    install(kube_control_plane, kube_namespace, "--set", "logLevel=DEBUG", verb="upgrade")
+    # A seed set later derives only what the cluster does not hold yet.
+    seed = "secrets.seed=a-seed-of-at-least-thirty-two-characters"
+    install(kube_control_plane, kube_namespace, "--set", f"logLevel=DEBUG,{seed}", verb="upgrade")
 
     assert core.read_namespaced_secret("ticketing", kube_namespace).data == before
     worker = apps.read_namespaced_deployment("ticketing-retry-worker", kube_namespace)

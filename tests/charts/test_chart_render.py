@@ -1,5 +1,6 @@
 """The chart lints clean, renders under every documented values set, and renders what it promises."""
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -320,3 +321,22 @@ def test_chart_ships_the_operator_rbac_rules_unchanged(helm_binary: Path) -> Non
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": "ticketing-operator", "namespace": "sale"}
         ]
+
+
+SEED = "a-seed-of-at-least-thirty-two-characters"
+
+
+def test_generated_secret_is_the_same_on_every_render_with_a_seed(helm_binary: Path) -> None:
+    first = by_kind(render(helm_binary, (), f"secrets.seed={SEED}"), "Secret")["ticketing"]
+    second = by_kind(render(helm_binary, (), f"secrets.seed={SEED}"), "Secret")["ticketing"]
+    other = by_kind(render(helm_binary, (), f"secrets.seed={SEED}x"), "Secret")["ticketing"]
+    elsewhere = by_kind(render(helm_binary, (), f"secrets.seed={SEED}", namespace="autumn"),
+                        "Secret")["ticketing"]  # fmt: skip
+
+    assert first["data"] == second["data"]
+    values = list(first["data"].values())
+    assert len(set(values)) == len(values), "two credentials are equal"
+    for key in ("jwt-secret", "admission-secret", "mariadb-password", "mariadb-root-password"):
+        assert other["data"][key] != first["data"][key]
+        assert elsewhere["data"][key] != first["data"][key]
+    assert len(base64.b64decode(first["data"]["jwt-secret"])) >= 32
