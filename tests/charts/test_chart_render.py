@@ -165,6 +165,31 @@ def test_ingress_sends_the_waiting_room_to_the_queue_and_the_rest_to_the_gateway
     }
 
 
+def test_httproute_has_the_ingress_paths_attached_to_the_given_gateway(
+    helm_binary: Path,
+) -> None:
+    manifests = render(
+        helm_binary, (), "gatewayApi.enabled=true", "gatewayApi.parentRefs[0].name=web",
+        "gatewayApi.parentRefs[0].namespace=gateways", "gatewayApi.hostnames={tickets.example.org}",
+    )  # fmt: skip
+
+    (route,) = by_kind(manifests, "HTTPRoute").values()
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["spec"]["parentRefs"] == [{"name": "web", "namespace": "gateways"}]
+    assert route["spec"]["hostnames"] == ["tickets.example.org"]
+    services = by_kind(manifests, "Service")
+    paths = {}
+    for rule in route["spec"]["rules"]:
+        (match,) = rule["matches"]
+        (backend,) = rule["backendRefs"]
+        assert match["path"]["type"] == "PathPrefix"
+        assert backend["port"] == services[backend["name"]]["spec"]["ports"][0]["port"]
+        paths[match["path"]["value"]] = backend["name"]
+    assert paths == {
+        p["path"]: f"ticketing-{p['component']}" for p in chart_values()["ingress"]["paths"]
+    }
+
+
 def gateway_env(manifests: list[Manifest], fullname: str = "ticketing") -> dict[str, str]:
     deployment = by_kind(manifests, "Deployment")[f"{fullname}-gateway"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -251,6 +276,11 @@ def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Pa
             'points at component "nobody"',
         ),
         ("components.gateway.enabled=false", 'points at component "gateway"'),
+        ("gatewayApi.enabled=true", "set gatewayApi.parentRefs"),
+        (
+            "components.event.enabled=false",
+            'URL points at component "event", which is not an enabled',
+        ),
     ],
     ids=[
         "environment",
@@ -262,6 +292,8 @@ def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Pa
         "no-database",
         "ingress-target",
         "ingress-without-gateway",
+        "route-without-gateway",
+        "peer-disabled",
     ],
 )
 def test_template_refuses_wrong_values_with_a_clear_message(

@@ -119,6 +119,9 @@ pointed at; the schema cannot say "one of these two values" as clearly. */}}
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if and .Values.gatewayApi.enabled (not .Values.gatewayApi.parentRefs) }}
+{{- fail "gatewayApi.enabled is true: set gatewayApi.parentRefs to the Gateway the HTTPRoute attaches to" }}
+{{- end }}
 {{- range .Values.ingress.paths }}
 {{- $target := get $.Values.components .component }}
 {{- if not (and $target $target.enabled $target.service) }}
