@@ -96,6 +96,23 @@ def test_replicas_are_left_to_the_operator_and_the_autoscalers(helm_binary: Path
     assert autoscaled == {f"ticketing-{n}" for n in HTTP_SERVICES if n != "payment"}
 
 
+def test_every_pod_that_uses_the_database_starts_after_the_migrations(helm_binary: Path) -> None:
+    deployments = by_kind(render(helm_binary), "Deployment")
+
+    waiting, using = set(), set()
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        database = [v for v in pod["containers"][0]["env"] if v["name"] == "TICKETING_DATABASE_URL"]
+        if database:
+            using.add(name)
+        for init in pod.get("initContainers", []):
+            assert init["command"] == ["python", "-m", "ticketing", "migrate", "--wait"]
+            assert [v for v in init["env"] if v["name"] == "TICKETING_DATABASE_URL"] == database
+            waiting.add(name)
+
+    assert using and waiting == using
+
+
 def test_generated_secret_is_kept_and_holds_no_value_from_values(helm_binary: Path) -> None:
     manifests = render(helm_binary)
 

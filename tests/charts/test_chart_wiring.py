@@ -111,16 +111,22 @@ def pods(
         "TICKETING_OPERATOR_KUBECONFIG": str(kubeconfig),
     }
     started = local_pods(manifests, addresses, isolation=isolation)
+
+    def run_to_completion(container: Manifest, what: str) -> None:
+        env = container_env(manifests, container)
+        result = subprocess.run(
+            [sys.executable, *container["command"][1:]],
+            env={k: addresses.localise(v, "ticketing") for k, v in env.items()},
+            capture_output=True, text=True, timeout=180, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, f"{what} failed:\n{result.stderr[-3000:]}"
+
     (job,) = by_kind(manifests, "Job").values()
     (migrate,) = job["spec"]["template"]["spec"]["containers"]
-    env = {
-        k: addresses.localise(v, "ticketing") for k, v in container_env(manifests, migrate).items()
-    }
-    result = subprocess.run(
-        [sys.executable, *migrate["command"][1:]],
-        env=env, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, f"the migration Job's command failed:\n{result.stderr[-3000:]}"
+    run_to_completion(migrate, "the migration Job")
+    for name, deployment in by_kind(manifests, "Deployment").items():
+        for init in deployment["spec"]["template"]["spec"].get("initContainers", []):
+            run_to_completion(init, f"{name}'s init container {init['name']}")
     for pod in started.values():
         pod.start(sys.executable)
     try:
