@@ -1,4 +1,5 @@
-"""The one entry point: `python -m ticketing <service>` runs a service, `migrate` the schema.
+"""The one entry point: `python -m ticketing <service>` runs a service, `migrate` the schema
+(`migrate --wait` changes nothing and returns once the schema is migrated).
 
 To add a service, add one line to `APPS` (an HTTP app factory, run by uvicorn) or `WORKERS`
 (a function with no arguments, sync or async, that runs until the process is stopped).
@@ -37,6 +38,11 @@ WORKERS: dict[str, str] = {
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ticketing")
     parser.add_argument("command", choices=[*APPS, *WORKERS, "migrate"])
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="with migrate: change nothing, wait until the database holds every migration",
+    )
     parser.add_argument("--host", default=os.environ.get("TICKETING_HTTP_HOST", "127.0.0.1"))
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("TICKETING_HTTP_PORT", "8000"))
@@ -44,7 +50,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = CommonSettings()
     configure_logging(args.command, settings.log_level)
-    if args.command == "migrate":
+    if args.command == "migrate" and args.wait:
+        from ticketing.migrations.schema import wait_until_migrated
+
+        asyncio.run(wait_until_migrated(settings.database_url))
+    elif args.command == "migrate":
         from ticketing.migrations.run import upgrade
 
         upgrade(settings.database_url)

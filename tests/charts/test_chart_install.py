@@ -133,7 +133,9 @@ def test_upgrade_keeps_generated_secrets_and_the_operators_replica_count(
         "ticketing-retry-worker", kube_namespace, {"spec": {"replicas": 5}}
     )
 
-    install(kube_control_plane, kube_namespace, "--set", "logLevel=DEBUG", verb="upgrade")
+    # A seed set later derives only what the cluster does not hold yet.
+    seed = "secrets.seed=a-seed-of-at-least-thirty-two-characters"
+    install(kube_control_plane, kube_namespace, "--set", f"logLevel=DEBUG,{seed}", verb="upgrade")
 
     assert core.read_namespaced_secret("ticketing", kube_namespace).data == before
     worker = apps.read_namespaced_deployment("ticketing-retry-worker", kube_namespace)
@@ -142,23 +144,79 @@ def test_upgrade_keeps_generated_secrets_and_the_operators_replica_count(
     assert [j.metadata.name for j in jobs] == ["ticketing-migrate-r2"]
 
 
-def test_operator_rbac_lets_its_service_account_read_ticketevents(
-    kube_control_plane: ControlPlane, kube_api: client.ApiClient, kube_namespace: str
-) -> None:
-    install(kube_control_plane, kube_namespace)
-
+def operator_may(
+    kube_api: client.ApiClient,
+    release_namespace: str,
+    verb: str,
+    resource: str,
+    group: str = "",
+    namespace: str | None = None,
+    subresource: str = "",
+) -> bool:
     review = client.AuthorizationV1Api(kube_api).create_subject_access_review(
         client.V1SubjectAccessReview(
             spec=client.V1SubjectAccessReviewSpec(
-                user=f"system:serviceaccount:{kube_namespace}:ticketing-operator",
+                user=f"system:serviceaccount:{release_namespace}:ticketing-operator",
                 resource_attributes=client.V1ResourceAttributes(
-                    namespace=kube_namespace,
-                    verb="watch",
-                    group="ticketing.dev",
-                    resource="ticketevents",
+                    namespace=namespace, verb=verb, group=group, resource=resource,
+                    subresource=subresource,
                 ),
             )
         )
-    )
+    )  # fmt: skip
+    return bool(review.status.allowed)
 
-    assert review.status.allowed is True, "the operator's RBAC (manifests/rbac-operator.yaml)"
+
+@pytest.fixture
+def other_namespace(kube_api: client.ApiClient, kube_namespace: str) -> Iterator[str]:
+    name = f"{kube_namespace[:50]}-other"
+    core = client.CoreV1Api(kube_api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
+
+
+def test_operator_may_run_sales_in_the_release_namespace_and_nowhere_else(
+    kube_control_plane: ControlPlane,
+    kube_api: client.ApiClient,
+    kube_namespace: str,
+    other_namespace: str,
+) -> None:
+    install(kube_control_plane, kube_namespace)
+
+    def may(
+        namespace: str | None, verb: str, resource: str, group: str = "", sub: str = ""
+    ) -> bool:
+        return operator_may(kube_api, kube_namespace, verb, resource, group, namespace, sub)
+
+    for namespace, expected in ((kube_namespace, True), (other_namespace, False)):
+        assert may(namespace, "watch", "ticketevents", "ticketing.dev") is expected, namespace
+        assert may(namespace, "patch", "ticketevents", "ticketing.dev", "status") is expected
+        assert may(namespace, "patch", "deployments", "apps", "scale") is expected
+        assert may(namespace, "create", "events") is expected
+    # Cluster-scoped reads kopf needs to discover resources and namespaces.
+    assert may(None, "watch", "customresourcedefinitions", "apiextensions.k8s.io")
+    assert may(None, "list", "namespaces")
+    # Never more than that, anywhere.
+    assert not may(None, "watch", "ticketevents", "ticketing.dev")
+    assert not may(kube_namespace, "list", "secrets")
+    assert not may(kube_namespace, "patch", "deployments", "apps")
+    assert not may(kube_namespace, "delete", "ticketevents", "ticketing.dev")
+
+
+def test_operator_watching_two_namespaces_may_run_sales_in_both_only(
+    kube_control_plane: ControlPlane,
+    kube_api: client.ApiClient,
+    kube_namespace: str,
+    other_namespace: str,
+) -> None:
+    install(kube_control_plane, kube_namespace, "--set",
+            f"operator.watchNamespaces={{{kube_namespace},{other_namespace}}}")  # fmt: skip
+
+    for namespace in (kube_namespace, other_namespace):
+        assert operator_may(kube_api, kube_namespace, "watch", "ticketevents", "ticketing.dev",
+                            namespace)  # fmt: skip
+    assert not operator_may(kube_api, kube_namespace, "watch", "ticketevents", "ticketing.dev",
+                            "default")  # fmt: skip

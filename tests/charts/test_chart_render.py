@@ -1,5 +1,6 @@
 """The chart lints clean, renders under every documented values set, and renders what it promises."""
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -18,6 +19,7 @@ from tests.charts.chart import (
     helm,
     render,
 )
+from tests.charts.local_release import container_env
 
 HTTP_SERVICES = ["event", "payment", "queue", "reservation", "seat", "user", "gateway"]
 
@@ -94,20 +96,21 @@ def test_replicas_are_left_to_the_operator_and_the_autoscalers(helm_binary: Path
     assert autoscaled == {f"ticketing-{n}" for n in HTTP_SERVICES if n != "payment"}
 
 
-def test_components_get_only_the_connections_they_declare(helm_binary: Path) -> None:
+def test_every_pod_that_uses_the_database_starts_after_the_migrations(helm_binary: Path) -> None:
     deployments = by_kind(render(helm_binary), "Deployment")
 
-    def env_names(name: str) -> set[str]:
-        container = deployments[f"ticketing-{name}"]["spec"]["template"]["spec"]["containers"][0]
-        return {variable["name"] for variable in container["env"]}
+    waiting, using = set(), set()
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        database = [v for v in pod["containers"][0]["env"] if v["name"] == "TICKETING_DATABASE_URL"]
+        if database:
+            using.add(name)
+        for init in pod.get("initContainers", []):
+            assert init["command"] == ["python", "-m", "ticketing", "migrate", "--wait"]
+            assert [v for v in init["env"] if v["name"] == "TICKETING_DATABASE_URL"] == database
+            waiting.add(name)
 
-    assert "TICKETING_DATABASE_URL" not in env_names("queue")
-    assert "TICKETING_KAFKA_BOOTSTRAP" not in env_names("queue")
-    assert "TICKETING_REDIS_URL" in env_names("queue")
-    assert {"TICKETING_DATABASE_URL", "TICKETING_REDIS_URL", "TICKETING_KAFKA_BOOTSTRAP"} <= (
-        env_names("reservation")
-    )
-    assert "TICKETING_OPERATOR_RETRY_DEPLOYMENT" in env_names("operator")
+    assert using and waiting == using
 
 
 def test_generated_secret_is_kept_and_holds_no_value_from_values(helm_binary: Path) -> None:
@@ -138,19 +141,29 @@ def test_existing_secrets_replace_generated_ones(helm_binary: Path) -> None:
     assert not by_kind(manifests, "StatefulSet")
 
 
-def test_network_policies_admit_only_declared_clients_to_backing_servers(
+def test_network_policies_admit_to_each_backing_server_exactly_the_pods_wired_to_it(
     helm_binary: Path,
 ) -> None:
-    policies = by_kind(render(helm_binary, (), "networkPolicy.enabled=true"), "NetworkPolicy")
+    manifests = render(helm_binary, (), "networkPolicy.enabled=true")
+    policies = by_kind(manifests, "NetworkPolicy")
+    workloads = [*by_kind(manifests, "Deployment").values(), *by_kind(manifests, "Job").values()]
 
-    def clients(server: str) -> set[str]:
+    def admitted(server: str) -> set[str]:
         rule = policies[f"ticketing-{server}"]["spec"]["ingress"][0]["from"][0]["podSelector"]
         return set(rule["matchExpressions"][0]["values"])
 
-    assert clients("mariadb") == {"user", "event", "seat", "reservation", "payment", "operator",
-                                  "migrate"}  # fmt: skip
-    assert clients("kafka") == {"reservation", "payment", "retry-worker", "retry-consumer"}
-    assert "queue" in clients("redis") and "user" not in clients("redis")
+    def wired(server: str) -> set[str]:
+        """Components with a container (init containers too) whose settings name the server."""
+        return {
+            w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+            for w in workloads
+            for c in w["spec"]["template"]["spec"].get("initContainers", [])
+            + w["spec"]["template"]["spec"]["containers"]
+            if f"ticketing-{server}:" in json.dumps(container_env(manifests, c))
+        }
+
+    for server in ("redis", "mariadb", "kafka"):
+        assert admitted(server) == wired(server), server
 
 
 def test_ingress_sends_the_waiting_room_to_the_queue_and_the_rest_to_the_gateway(
@@ -166,6 +179,31 @@ def test_ingress_sends_the_waiting_room_to_the_queue_and_the_rest_to_the_gateway
         "/sales": "ticketing-queue",
         "/app": "ticketing-queue",
         "/": "ticketing-gateway",
+    }
+
+
+def test_httproute_has_the_ingress_paths_attached_to_the_given_gateway(
+    helm_binary: Path,
+) -> None:
+    manifests = render(
+        helm_binary, (), "gatewayApi.enabled=true", "gatewayApi.parentRefs[0].name=web",
+        "gatewayApi.parentRefs[0].namespace=gateways", "gatewayApi.hostnames={tickets.example.org}",
+    )  # fmt: skip
+
+    (route,) = by_kind(manifests, "HTTPRoute").values()
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["spec"]["parentRefs"] == [{"name": "web", "namespace": "gateways"}]
+    assert route["spec"]["hostnames"] == ["tickets.example.org"]
+    services = by_kind(manifests, "Service")
+    paths = {}
+    for rule in route["spec"]["rules"]:
+        (match,) = rule["matches"]
+        (backend,) = rule["backendRefs"]
+        assert match["path"]["type"] == "PathPrefix"
+        assert backend["port"] == services[backend["name"]]["spec"]["ports"][0]["port"]
+        paths[match["path"]["value"]] = backend["name"]
+    assert paths == {
+        p["path"]: f"ticketing-{p['component']}" for p in chart_values()["ingress"]["paths"]
     }
 
 
@@ -255,6 +293,11 @@ def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Pa
             'points at component "nobody"',
         ),
         ("components.gateway.enabled=false", 'points at component "gateway"'),
+        ("gatewayApi.enabled=true", "set gatewayApi.parentRefs"),
+        (
+            "components.event.enabled=false",
+            'URL points at component "event", which is not an enabled',
+        ),
     ],
     ids=[
         "environment",
@@ -266,6 +309,8 @@ def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Pa
         "no-database",
         "ingress-target",
         "ingress-without-gateway",
+        "route-without-gateway",
+        "peer-disabled",
     ],
 )
 def test_template_refuses_wrong_values_with_a_clear_message(
@@ -325,3 +370,22 @@ def test_chart_ships_the_operator_rbac_rules_unchanged(helm_binary: Path) -> Non
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": "ticketing-operator", "namespace": "sale"}
         ]
+
+
+SEED = "a-seed-of-at-least-thirty-two-characters"
+
+
+def test_generated_secret_is_the_same_on_every_render_with_a_seed(helm_binary: Path) -> None:
+    first = by_kind(render(helm_binary, (), f"secrets.seed={SEED}"), "Secret")["ticketing"]
+    second = by_kind(render(helm_binary, (), f"secrets.seed={SEED}"), "Secret")["ticketing"]
+    other = by_kind(render(helm_binary, (), f"secrets.seed={SEED}x"), "Secret")["ticketing"]
+    elsewhere = by_kind(render(helm_binary, (), f"secrets.seed={SEED}", namespace="autumn"),
+                        "Secret")["ticketing"]  # fmt: skip
+
+    assert first["data"] == second["data"]
+    values = list(first["data"].values())
+    assert len(set(values)) == len(values), "two credentials are equal"
+    for key in ("jwt-secret", "admission-secret", "mariadb-password", "mariadb-root-password"):
+        assert other["data"][key] != first["data"][key]
+        assert elsewhere["data"][key] != first["data"][key]
+    assert len(base64.b64decode(first["data"]["jwt-secret"])) >= 32

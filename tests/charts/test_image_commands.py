@@ -3,27 +3,22 @@
 The builder stage's ENV, WORKDIR, COPY and RUN instructions are read with Docker's parser and
 executed here, with the image's absolute paths moved into a temporary directory: the wheel is
 built and installed into a clean virtualenv exactly as in the image. Then each component of
-the chart starts from that virtualenv against the session's real Redis, MariaDB and Kafka and
-must answer its liveness probe.
+the chart starts from that virtualenv, with the environment the chart renders for it, against
+the session's real Redis, MariaDB and Kafka and must answer its liveness probe.
 """
 
 import os
-import secrets
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import dockerfile
 import pytest
-from ticketing.devstack.ports import free_port
 from ticketing.devstack.stack import LocalStack
 
 from tests.charts.chart import ROOT, by_kind, chart_values, component_commands, render
+from tests.charts.local_release import Addresses, LocalPod, local_pods
 
 pytestmark = pytest.mark.slow
 
@@ -113,97 +108,48 @@ def test_chart_runs_exactly_the_components_of_its_values(helm_binary: Path) -> N
     }
 
 
-def component_env(stack: LocalStack, database_url: str, test_id: str, port: int) -> dict[str, str]:
-    """What the chart gives a pod, pointed at the session's servers and this test's namespace."""
-    return {
-        "TICKETING_ENVIRONMENT": "production",
-        "TICKETING_JWT_SECRET": secrets.token_urlsafe(36),
-        "TICKETING_ADMISSION_SECRET": secrets.token_urlsafe(36),
-        "TICKETING_REDIS_URL": stack.redis.url,
-        "TICKETING_DATABASE_URL": database_url,
-        "TICKETING_KAFKA_BOOTSTRAP": stack.kafka.bootstrap,
+@pytest.fixture
+def rendered_pods(
+    helm_binary: Path,
+    stack: LocalStack,
+    database_url: str,
+    test_id: str,
+    request: pytest.FixtureRequest,
+) -> dict[str, LocalPod]:
+    """The chart's pods, from their rendered environment, pointed at the session's servers."""
+    isolation = {
         "TICKETING_REDIS_KEY_PREFIX": f"t{test_id}",
         "TICKETING_KAFKA_TOPIC_PREFIX": f"t{test_id}.",
-        "TICKETING_HTTP_HOST": "127.0.0.1",
-        "TICKETING_HTTP_PORT": str(port),
     }
-
-
-def run_migrations(venv: Path, env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "ticketing", "migrate"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, f"python -m ticketing migrate failed:\n{result.stderr[-3000:]}"
-
-
-def wait_for_health(process: subprocess.Popen[str], url: str, name: str) -> int:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            _, stderr = process.communicate()
-            raise AssertionError(
-                f"`python -m ticketing {name}` exited {process.returncode} before answering "
-                f"{url}:\n{stderr[-3000:]}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                return int(reply.status)
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.3)
-    raise AssertionError(f"`python -m ticketing {name}` did not answer {url} in {STARTUP_SECONDS}s")
+    if "operator" in component_commands():
+        plane = request.getfixturevalue("kube_control_plane")
+        isolation["TICKETING_OPERATOR_KUBECONFIG"] = str(plane.kubeconfig)
+    addresses = Addresses(stack.redis.url, database_url, stack.kafka.bootstrap)
+    return local_pods(render(helm_binary), addresses, isolation=isolation)
 
 
 def test_migrate_command_of_the_chart_job_succeeds(
-    image_venv: Path, stack: LocalStack, database_url: str, test_id: str
+    image_venv: Path, rendered_pods: dict[str, LocalPod]
 ) -> None:
-    env = component_env(stack, database_url, test_id, free_port())
+    env = {**rendered_pods["user"].env, "PATH": f"{image_venv / 'bin'}:/usr/bin:/bin"}
+    result = subprocess.run(
+        [str(image_venv / "bin" / "python"), "-m", "ticketing", "migrate"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
 
-    run_migrations(image_venv, {"PATH": f"{image_venv / 'bin'}:/usr/bin:/bin", **env})
+    assert result.returncode == 0, f"python -m ticketing migrate failed:\n{result.stderr[-3000:]}"
 
 
 @pytest.mark.parametrize("component", list(component_commands()))
 def test_chart_component_starts_from_the_image_venv_and_answers_healthz(
-    image_venv: Path,
-    stack: LocalStack,
-    database_url: str,
-    test_id: str,
-    component: str,
-    request: pytest.FixtureRequest,
+    image_venv: Path, rendered_pods: dict[str, LocalPod], component: str
 ) -> None:
-    values = chart_values()["components"][component]
-    port = free_port()
-    env = {
-        # As in the image: the venv's bin first, so `python` is the venv's interpreter.
-        "PATH": f"{image_venv / 'bin'}:/usr/bin:/bin",
-        **component_env(stack, database_url, test_id, port),
-        # The chart's own variables for this component, with its probed port moved to a free one.
-        **{e["name"]: str(port) if e["value"] == str(values["port"]) else e["value"]
-           for e in values["env"]},
-    }  # fmt: skip
-    if component == "operator":
-        plane = request.getfixturevalue("kube_control_plane")
-        env["TICKETING_OPERATOR_KUBECONFIG"] = str(plane.kubeconfig)
-        env["TICKETING_OPERATOR_STANDALONE"] = "true"
-    if "database" in values["backends"]:
-        run_migrations(image_venv, env)
-    process = subprocess.Popen(
-        ["python", "-m", "ticketing", values["command"]],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    pod = rendered_pods[component]
+    pod.env["PATH"] = f"{image_venv / 'bin'}:/usr/bin:/bin"
+    pod.start(image_venv / "bin" / "python")
     try:
-        status = wait_for_health(
-            process, f"http://127.0.0.1:{port}{values['probes']['liveness']}", component
-        )
+        status, _ = pod.get(chart_values()["components"][component]["probes"]["liveness"])
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stderr:
-            process.stderr.close()
+        pod.stop()
 
     assert status == 200

@@ -24,6 +24,7 @@ from ticketing.common.resources import (
 from ticketing.common.settings import CommonSettings
 from ticketing.devstack.ports import free_port
 from ticketing.devstack.stack import LocalStack
+from ticketing.migrations.schema import owners
 
 from tests.core.conftest import Serve
 
@@ -42,7 +43,7 @@ def _app(settings: CommonSettings, with_kafka: bool = False) -> FastAPI:
             open_redis(settings.redis_url) as redis,
             open_database(settings.database_url) as engine,
         ):
-            checks = {"redis": redis_ready(redis), "database": database_ready(engine)}
+            checks = {"redis": redis_ready(redis), "database": database_ready(engine, owners())}
             if not with_kafka:
                 yield checks
                 return
@@ -57,7 +58,7 @@ def _app(settings: CommonSettings, with_kafka: bool = False) -> FastAPI:
 
 
 async def test_readyz_is_ready_when_every_real_dependency_answers(
-    settings: CommonSettings, database_url: str, serve: Serve
+    settings: CommonSettings, migrated_database: str, serve: Serve
 ) -> None:
     client = await serve(_app(settings, with_kafka=True))
     response = await client.get("/readyz")
@@ -66,7 +67,7 @@ async def test_readyz_is_ready_when_every_real_dependency_answers(
 
 
 async def test_readyz_names_the_dependency_that_is_unreachable(
-    settings: CommonSettings, database_url: str, serve: Serve
+    settings: CommonSettings, migrated_database: str, serve: Serve
 ) -> None:
     closed = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     client = await serve(_app(closed))
@@ -77,7 +78,7 @@ async def test_readyz_names_the_dependency_that_is_unreachable(
 
 
 async def test_unhandled_error_is_a_generic_500_with_the_request_id(
-    settings: CommonSettings, database_url: str, serve: Serve
+    settings: CommonSettings, migrated_database: str, serve: Serve
 ) -> None:
     client = await serve(_app(settings))
     response = await client.get("/boom", headers={"X-Request-ID": "req-boom-1"})
@@ -88,7 +89,7 @@ async def test_unhandled_error_is_a_generic_500_with_the_request_id(
 
 
 async def test_response_carries_a_generated_request_id_when_none_was_sent(
-    settings: CommonSettings, database_url: str, serve: Serve
+    settings: CommonSettings, migrated_database: str, serve: Serve
 ) -> None:
     client = await serve(_app(settings))
     first, second = await client.get("/healthz"), await client.get("/healthz")
@@ -97,7 +98,7 @@ async def test_response_carries_a_generated_request_id_when_none_was_sent(
 
 
 async def test_metrics_count_requests_per_route_template(
-    settings: CommonSettings, database_url: str, serve: Serve
+    settings: CommonSettings, migrated_database: str, serve: Serve
 ) -> None:
     client = await serve(_app(settings))
     await client.get("/boom")

@@ -4,6 +4,7 @@ Register it once in the root conftest (`pytest_plugins = ["tests.kube.fixtures"]
 operator and chart tests then ask for `kube_control_plane`, `kube_api` and `kube_namespace`.
 """
 
+import json
 import os
 import re
 import uuid
@@ -67,3 +68,31 @@ def kube_namespace(kube_api: client.ApiClient, request: pytest.FixtureRequest) -
         yield name
     finally:
         core.delete_namespace(name)
+
+
+def service_account_kubeconfig(
+    plane: ControlPlane, kube_api: client.ApiClient, namespace: str, account: str, path: Path
+) -> Path:
+    """A kubeconfig at `path` that logs in as `account` (an hour's token) and as nothing else."""
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+    )
+    token = (
+        client.CoreV1Api(kube_api)
+        .create_namespaced_service_account_token(account, namespace, request)
+        .status.token
+    )
+    cluster = {"server": plane.server, "certificate-authority": str(plane.certs.ca_cert)}
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "local", "cluster": cluster}],
+                "users": [{"name": account, "user": {"token": token}}],
+                "contexts": [{"name": account, "context": {"cluster": "local", "user": account}}],
+                "current-context": account,
+            }
+        )
+    )
+    return path

@@ -1,7 +1,6 @@
 """The operator runs with nothing but manifests/rbac-operator.yaml: as that service account,
 a sale is configured, its workers scaled and its finalizer released; anything else is denied."""
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from ticketing.common.sale_config import read_sale_config
 from ticketing.devstack.controlplane import ControlPlane
 from ticketing_operator.settings import OperatorSettings
 
+from tests.kube.fixtures import service_account_kubeconfig
 from tests.operator.conftest import MANIFESTS, OperatorThread
 from tests.operator.factories import (
     condition,
@@ -35,53 +35,17 @@ def install_rbac(plane: ControlPlane, namespace: str, directory: Path) -> None:
     )
     cluster_name = f"{ACCOUNT}-{namespace}"
     for doc in docs:
-        if doc["kind"] == "ServiceAccount":
+        if doc["kind"] in ("ServiceAccount", "Role", "RoleBinding"):
             doc["metadata"]["namespace"] = namespace
         if doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
             doc["metadata"]["name"] = cluster_name
         if doc["kind"] == "ClusterRoleBinding":
             doc["roleRef"]["name"] = cluster_name
+        if doc["kind"] in ("ClusterRoleBinding", "RoleBinding"):
             doc["subjects"][0]["namespace"] = namespace
     path = directory / "rbac.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     plane.kubectl("apply", "-f", str(path))
-
-
-def service_account_kubeconfig(
-    plane: ControlPlane, kube_api: client.ApiClient, namespace: str, directory: Path
-) -> Path:
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
-    )
-    token = (
-        client.CoreV1Api(kube_api)
-        .create_namespaced_service_account_token(ACCOUNT, namespace, request)
-        .status.token
-    )
-    path = directory / "operator.kubeconfig"
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "local",
-                        "cluster": {
-                            "server": plane.server,
-                            "certificate-authority": str(plane.certs.ca_cert),
-                        },
-                    }
-                ],
-                "users": [{"name": ACCOUNT, "user": {"token": token}}],
-                "contexts": [
-                    {"name": "operator", "context": {"cluster": "local", "user": ACCOUNT}}
-                ],
-                "current-context": "operator",
-            }
-        )
-    )
-    return path
 
 
 def allowed(kube_api: client.ApiClient, namespace: str, **attributes: str) -> bool:
@@ -104,7 +68,9 @@ def rbac_kubeconfig(
     tmp_path: Path,
 ) -> Path:
     install_rbac(kube_control_plane, kube_namespace, tmp_path)
-    return service_account_kubeconfig(kube_control_plane, kube_api, kube_namespace, tmp_path)
+    return service_account_kubeconfig(
+        kube_control_plane, kube_api, kube_namespace, ACCOUNT, tmp_path / "operator.kubeconfig"
+    )
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,19 @@ pointed at; the schema cannot say "one of these two values" as clearly. */}}
 {{- if and (not .Values.kafka.enabled) (not .Values.externalKafka.bootstrap) }}
 {{- fail "kafka.enabled is false: set externalKafka.bootstrap to the brokers the services should use" }}
 {{- end }}
+{{- range $component, $values := .Values.components }}
+{{- if $values.enabled }}
+{{- range $name, $peer := $values.peers }}
+{{- $target := get $.Values.components $peer }}
+{{- if not (and $target $target.enabled $target.service) }}
+{{- fail (printf "components.%s.peers: %s points at component %q, which is not an enabled component with a Service" $component $name $peer) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and .Values.gatewayApi.enabled (not .Values.gatewayApi.parentRefs) }}
+{{- fail "gatewayApi.enabled is true: set gatewayApi.parentRefs to the Gateway the HTTPRoute attaches to" }}
+{{- end }}
 {{- range .Values.ingress.paths }}
 {{- $target := get $.Values.components .component }}
 {{- if not (and $target $target.enabled $target.service) }}
@@ -166,11 +179,11 @@ release or a disabled service never leaves a hand-typed URL behind. */}}
 {{- end }}
 {{- end }}
 {{- end }}
+{{- range $name, $peer := .values.peers }}
+- name: {{ $name }}
+  value: {{ include "ticketing.serviceUrl" (dict "root" $root "component" $peer) | quote }}
+{{- end }}
 {{- if eq .component "operator" }}
-- name: TICKETING_OPERATOR_EVENTS_URL
-  value: {{ include "ticketing.serviceUrl" (dict "root" $root "component" "event") | quote }}
-- name: TICKETING_OPERATOR_SEATS_URL
-  value: {{ include "ticketing.serviceUrl" (dict "root" $root "component" "seat") | quote }}
 - name: TICKETING_OPERATOR_RETRY_DEPLOYMENT
   value: {{ include "ticketing.componentName" (dict "root" $root "component" "retry-worker") | quote }}
 - name: TICKETING_OPERATOR_NAMESPACES
@@ -211,6 +224,23 @@ tolerations:
 {{- with $root.Values.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if and (has "database" .values.backends) $root.Values.migrations.enabled (ne .component "migrate") }}
+{{- $migrate := dict "root" $root "component" "migrate" "values" (dict "port" 0 "backends" (list "database")) }}
+initContainers:
+  {{- /* The migration Job brings the schema up; this pod's service starts only then. */}}
+  - name: wait-for-migrations
+    image: {{ include "ticketing.image" $root }}
+    imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+    command: ["python", "-m", "ticketing", "migrate", "--wait"]
+    env:
+      {{- include "ticketing.env" $migrate | nindent 6 }}
+    resources:
+      {{- toYaml $root.Values.migrations.resources | nindent 6 }}
+    securityContext:
+      {{- toYaml $root.Values.securityContext | nindent 6 }}
+    volumeMounts:
+      - {name: tmp, mountPath: /tmp}
 {{- end }}
 containers:
   - name: {{ .containerName }}

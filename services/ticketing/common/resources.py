@@ -5,19 +5,19 @@ as `redis` / `engine`, and yields `redis_ready(...)` / `database_ready(...)` as 
 functions then take `RedisDep` / `SessionDep`.
 """
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, cast
 
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, Request
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.db import make_engine
 from ticketing.common.http import ReadinessCheck, ServiceLifespan
+from ticketing.migrations.schema import check_schema
 
 # Connections one process keeps to Redis, and how long a request waits for a free one.
 REDIS_POOL_SIZE = 200
@@ -54,14 +54,15 @@ async def open_database(url: str, pool_size: int = 10) -> AsyncIterator[AsyncEng
         await engine.dispose()
 
 
-def database_lifespan(database_url: str) -> ServiceLifespan:
-    """The lifespan of a service whose one dependency is the database."""
+def database_lifespan(database_url: str, owned_by: Iterable[str]) -> ServiceLifespan:
+    """The lifespan of a service whose one dependency is the database (its tables `owned_by`
+    those migration branches)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Mapping[str, ReadinessCheck]]:
         async with open_database(database_url) as engine:
             app.state.engine = engine
-            yield {"database": database_ready(engine)}
+            yield {"database": database_ready(engine, owned_by)}
 
     return lifespan
 
@@ -73,12 +74,16 @@ def redis_ready(client: aioredis.Redis) -> ReadinessCheck:
     return ping
 
 
-def database_ready(engine: AsyncEngine) -> ReadinessCheck:
-    async def select_one() -> object:
-        async with engine.connect() as conn:
-            return (await conn.execute(text("SELECT 1"))).scalar_one()
+def database_ready(engine: AsyncEngine, owned_by: Iterable[str]) -> ReadinessCheck:
+    """The database answers and holds the migrations of the branches `owned_by` (the owners of
+    the tables the service uses): a pod never goes ready against a schema it cannot use."""
+    owners = tuple(owned_by)
 
-    return select_one
+    async def schema_at_head() -> None:
+        async with engine.connect() as conn:
+            await check_schema(conn, owners)
+
+    return schema_at_head
 
 
 def kafka_ready(producer: AIOKafkaProducer) -> ReadinessCheck:

@@ -13,7 +13,7 @@ def create_app(settings: CommonSettings | None = None) -> FastAPI:
     return create_service_app(
         service="event",
         settings=settings,
-        lifespan=database_lifespan(settings.database_url),
+        lifespan=database_lifespan(settings.database_url, owned_by=["core"]),
         routers=[router],
         description="The catalogue of events: title, venue, sale window and status.",
     )

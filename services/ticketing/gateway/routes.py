@@ -1,7 +1,7 @@
 """Which service answers which path: the one routing table of the local gateway.
 
-The chart's Ingress (`charts/ticketing/values.yaml`, `ingress.paths`) must route the same way;
-`tests/web/test_gateway_routes.py` compares the two.
+The chart's Ingress and HTTPRoute (`charts/ticketing/values.yaml`, `ingress.paths`) must route
+the same way; `tests/web/test_gateway_routes.py` compares them.
 """
 
 import re

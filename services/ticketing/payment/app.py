@@ -40,6 +40,7 @@ def create_app(
                 client_id="payment",
                 consumer_group=settings.consumer_group,
                 topics_used=(*PRODUCED_TOPICS, *CONSUMED_TOPICS),
+                owned_by=["payment"],
             )
             service = PaymentService(
                 clients.engine, gateway, clients.producer, clients.topics, settings.seat_price_cents

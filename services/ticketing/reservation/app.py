@@ -37,6 +37,7 @@ def create_app(settings: ReservationSettings | None = None) -> FastAPI:
                 client_id="reservation",
                 consumer_group=settings.consumer_group,
                 topics_used=(*PRODUCED_TOPICS, *CONSUMED_TOPICS),
+                owned_by=["reservation"],
             )
             redis, engine = clients.redis, clients.engine
             service = ReservationService(engine, redis, settings)

@@ -33,6 +33,8 @@ class ServiceClients:
     redis: aioredis.Redis
     engine: AsyncEngine
     producer: AIOKafkaProducer
+    # The migration branches whose tables the service uses: readiness waits for their heads.
+    owned_by: tuple[str, ...]
 
     def consumer(self, consumed: Iterable[str], handler: Handler) -> ConsumerRunner:
         """A runner for the logical topics `consumed`, in this service's consumer group."""
@@ -50,7 +52,7 @@ class ServiceClients:
     def readiness(self) -> Mapping[str, ReadinessCheck]:
         return {
             "redis": redis_ready(self.redis),
-            "database": database_ready(self.engine),
+            "database": database_ready(self.engine, self.owned_by),
             "kafka": kafka_ready(self.producer),
         }
 
@@ -62,6 +64,7 @@ async def open_service_clients(
     client_id: str,
     consumer_group: str,
     topics_used: Iterable[str],
+    owned_by: Iterable[str],
 ) -> ServiceClients:
     """Open every client on `stack` (closed when it unwinds); create the topics it will use."""
     topics = Topics(settings.kafka_topic_prefix)
@@ -80,4 +83,5 @@ async def open_service_clients(
         redis=redis,
         engine=engine,
         producer=producer,
+        owned_by=tuple(owned_by),
     )

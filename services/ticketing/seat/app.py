@@ -33,7 +33,7 @@ def create_app(
             app.state.redis = redis
             app.state.event_client = event_client
             app.state.seat_maps = SeatMaps()
-            yield {"database": database_ready(engine), "redis": redis_ready(redis)}
+            yield {"database": database_ready(engine, ["core"]), "redis": redis_ready(redis)}
 
     return create_service_app(
         service="seat",

@@ -13,7 +13,7 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
     return create_service_app(
         service="user",
         settings=settings,
-        lifespan=database_lifespan(settings.database_url),
+        lifespan=database_lifespan(settings.database_url, owned_by=["core"]),
         routers=[router],
         description="Sign-up, login and profiles; issues the access tokens every service checks.",
     )
