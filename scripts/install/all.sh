@@ -6,3 +6,5 @@ bash "$HERE/debian.sh"
 bash "$HERE/kafka.sh"
 bash "$HERE/python.sh"
 if [ -f "$HERE/controlplane.sh" ]; then bash "$HERE/controlplane.sh"; fi
+# The kind cluster's engine and node binaries (tests/cluster, ./dev cluster up).
+bash "$HERE/../cluster/engine.sh" install

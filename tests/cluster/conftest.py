@@ -1,5 +1,6 @@
-"""The kind cluster of `./dev cluster up` for the session: created (with every image it needs)
-unless it is already there, and deleted afterwards if this session created it."""
+"""The kind cluster of `./dev cluster up` for the cluster tests: created (with every image it
+needs) unless it is already there, and deleted after the last of them if they created it, so
+the rest of the suite does not share the machine with an idle cluster."""
 
 import json
 import os
@@ -37,7 +38,7 @@ class Kind:
         ).stdout  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kind]:
     if shutil.which("dockerd") is None and shutil.which("docker") is None:
         if os.environ.get("CI") == "true":

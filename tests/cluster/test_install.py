@@ -8,7 +8,9 @@ import pytest
 
 from tests.cluster.conftest import Kind
 
-pytestmark = pytest.mark.cluster
+# The first test builds the images and creates the cluster (minutes on a warm cache, about
+# 30 on a cold one), inside its own timeout.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(2700)]
 
 
 def test_every_workload_of_the_chart_is_ready_and_the_migration_completed(

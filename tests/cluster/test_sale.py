@@ -29,7 +29,9 @@ from loadtest.run import SETTLE_GRACE_SECONDS, venue_shape
 from loadtest.scenarios import scenario as named_scenario
 from tests.cluster.conftest import Kind
 
-pytestmark = pytest.mark.cluster
+# The first test builds the images and creates the cluster (minutes on a warm cache, about
+# 30 on a cold one), inside its own timeout.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(2700)]
 
 RESULTS = Path(__file__).resolve().parents[2] / "loadtest" / "results" / "cluster-smoke"
 NOTES = [

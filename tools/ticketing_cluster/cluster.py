@@ -154,6 +154,8 @@ def helm_install(cluster: Cluster, tag: str) -> None:
         release.namespace,
         "--create-namespace",
     ]
+    for values_file in release.values_files:
+        command += ["--values", values_file]
     for key, value in release_values(cluster, tag).items():
         command += ["--set-string" if key.endswith(".tag") else "--set", f"{key}={value}"]
     say(f"helm upgrade --install {release.name} ({release.chart.name}) in {release.namespace}")

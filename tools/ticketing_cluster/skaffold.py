@@ -2,7 +2,7 @@
 
 skaffold itself cannot run on this machine (it is not served by the Go module proxy, and no
 release can be downloaded), so its file is read here: the artifact's image and Dockerfile, the
-Helm release with its values and value templates, and the port forward.
+Helm release with its values files, values and value templates, and the port forward.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Release:
     name: str
     chart: Path
     namespace: str
+    values_files: list[Path]
     set_values: dict[str, str]
     set_value_templates: dict[str, str]
 
@@ -107,6 +108,7 @@ def load(path: Path) -> Skaffold:
             name=release["name"],
             chart=root / release["chartPath"],
             namespace=release.get("namespace", "default"),
+            values_files=[root / name for name in release.get("valuesFiles", [])],
             set_values={k: _scalar(v) for k, v in release.get("setValues", {}).items()},
             set_value_templates={
                 k: str(v) for k, v in release.get("setValueTemplates", {}).items()
