@@ -48,6 +48,7 @@ def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kind]:
     os.environ["KUBECONFIG"] = str(kubeconfig)
     target = kind.Cluster.from_repository()
     kind.install()
+    engine_was_running = kind.engine_answers()
     kind.engine("up")
     created = not target.exists()
     try:
@@ -59,4 +60,5 @@ def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kind]:
                 [str(kind.paths.binary("kind")), "delete", "cluster", "--name", target.name],
                 check=False,
             )
-        kind.engine("down")
+        if not engine_was_running:
+            kind.engine("down")

@@ -76,6 +76,11 @@ def engine(action: str) -> None:
     run(["bash", paths.ENGINE_SCRIPT, action])
 
 
+def engine_answers() -> bool:
+    """Whether a Docker engine answers now (one of this machine's, or one `up` started)."""
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+
+
 def build_images() -> str:
     """Every image but the app's; returns the node image's name."""
     output = run(["bash", paths.IMAGES_SCRIPT], stdout=subprocess.PIPE).stdout
