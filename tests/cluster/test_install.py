@@ -72,10 +72,12 @@ spec:
         status: dict[str, Any] = {}
         while time.monotonic() < deadline:
             status = kind_cluster.get("te", name).get("status", {})
+            # The status timer ticks from the start; the stock counts once the sale is in
+            # the services.
             if (
-                "phase" in status
+                status.get("services", {}).get("synced")
                 and "waiting" in status.get("queue", {})
-                and "remaining" in status.get("seats", {})
+                and status.get("seats", {}).get("remaining")
             ):
                 break
             time.sleep(2)
