@@ -45,6 +45,7 @@ def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kind]:
             pytest.fail("no Docker here, and CI=true, so the cluster tests may not be skipped")
         pytest.skip("no Docker engine: ./dev cluster up installs Debian's docker.io as root")
     kubeconfig: Path = tmp_path_factory.mktemp("kind") / "kubeconfig"
+    previous_kubeconfig = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(kubeconfig)
     target = kind.Cluster.from_repository()
     kind.install()
@@ -62,3 +63,7 @@ def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kind]:
             )
         if not engine_was_running:
             kind.engine("down")
+        if previous_kubeconfig is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous_kubeconfig

@@ -1,12 +1,15 @@
 """The smoke sale through running pods: the operator in the cluster opens it from a
 TicketEvent, the crowd comes in through a port-forward to the gateway, and the in-cluster
-MariaDB and Redis are audited afterwards. The report goes to loadtest/results/cluster-smoke/."""
+MariaDB and Redis are audited afterwards. The report goes to loadtest/results/cluster-smoke/.
+A second sale loses its reservation and payment pods midway and must lose nothing."""
 
 import asyncio
 import base64
 import os
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from loadtest.crowd.client import SaleApi, ServiceUrls
 from loadtest.crowd.recorder import Recorder
 from loadtest.integrity import check_integrity
 from loadtest.report.machine import describe_machine
-from loadtest.report.record import RunRecord
+from loadtest.report.record import Integrity, RunRecord
 from loadtest.report.write import write_report
 from loadtest.run import SETTLE_GRACE_SECONDS, venue_shape
 from loadtest.scenarios import scenario as named_scenario
@@ -33,6 +36,8 @@ from tests.cluster.conftest import Kind
 # 30 on a cold one), inside its own timeout.
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(2700)]
 
+# The crowd of the smoke scenario arrives over 20 s: the pods go while the line is busy.
+KILL_AFTER_SECONDS = 8
 RESULTS = Path(__file__).resolve().parents[2] / "loadtest" / "results" / "cluster-smoke"
 NOTES = [
     "Run on the kind cluster of `./dev cluster up` (one node, every image built offline on this "
@@ -101,7 +106,17 @@ async def settle(engine_url: str, event_id: str, hold_ttl_seconds: float) -> Non
         await engine.dispose()
 
 
-async def test_the_smoke_sale_sells_every_seat_through_the_cluster(kind_cluster: Kind) -> None:
+@dataclass
+class SaleResult:
+    integrity: Integrity
+    record: RunRecord
+    pending: int
+
+
+async def play_smoke_sale(
+    kind_cluster: Kind, during: Callable[[], Awaitable[None]] | None = None
+) -> SaleResult:
+    """The smoke scenario's crowd against a sale the operator opens; `during` runs beside it."""
     smoke = named_scenario("smoke")
     event_id = f"cluster-smoke-{uuid.uuid4().hex[:6]}"
     open_sale(kind_cluster, event_id, smoke.seats)
@@ -110,7 +125,6 @@ async def test_the_smoke_sale_sells_every_seat_through_the_cluster(kind_cluster:
     context, namespace = kind_cluster.target.context, kind_cluster.namespace
     recorder = Recorder()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    load_1min: list[float] = []
     try:
         with (
             port_forward(context, namespace, f"{kind_cluster.release}-gateway", 80) as gateway,
@@ -121,11 +135,12 @@ async def test_the_smoke_sale_sells_every_seat_through_the_cluster(kind_cluster:
             urls = ServiceUrls(
                 user=origin, queue=origin, event=origin, seat=origin, reservation=origin
             )
-            await run_crowd(
+            crowd = run_crowd(
                 SaleApi(urls, event_id), smoke, settings, recorder, uuid.uuid4().hex[:8]
             )
+            await asyncio.gather(crowd, *([during()] if during else []))
             seconds = recorder.now()
-            load_1min.append(os.getloadavg()[0])
+            load_1min = [os.getloadavg()[0]]
             local_database = (
                 make_url(database_url)
                 .set(host="127.0.0.1", port=mariadb)
@@ -139,6 +154,13 @@ async def test_the_smoke_sale_sells_every_seat_through_the_cluster(kind_cluster:
                     engine, redis, settings.redis_key_prefix, event_id, smoke.seats,
                     recorder.reservations, settle_seconds=SETTLE_GRACE_SECONDS,
                 )  # fmt: skip
+                async with engine.connect() as conn:
+                    pending = await conn.scalar(
+                        text(
+                            "SELECT COUNT(*) FROM reservations WHERE event_id = :e AND status = 'PENDING'"
+                        ),
+                        {"e": event_id},
+                    )
             finally:
                 await redis.aclose()
                 await engine.dispose()
@@ -163,9 +185,37 @@ async def test_the_smoke_sale_sells_every_seat_through_the_cluster(kind_cluster:
         notes=NOTES,
         machine=describe_machine(load_1min, "kind cluster on this machine"),
     )
-    write_report(record, smoke, RESULTS)
+    return SaleResult(integrity, record, int(pending or 0))
 
-    assert integrity.tickets == smoke.seats, recorder.outcomes
-    assert integrity.oversold == 0
-    assert integrity.lost_reservations == 0
-    assert integrity.confirmed_without_ticket == 0
+
+async def test_the_smoke_sale_sells_every_seat_through_the_cluster(kind_cluster: Kind) -> None:
+    smoke = named_scenario("smoke")
+
+    sale = await play_smoke_sale(kind_cluster)
+    write_report(sale.record, smoke, RESULTS)
+
+    assert sale.integrity.tickets == smoke.seats, sale.record.outcomes
+    assert sale.integrity.oversold == 0
+    assert sale.integrity.lost_reservations == 0
+    assert sale.integrity.confirmed_without_ticket == 0
+    assert sale.pending == 0
+
+
+async def test_killing_the_reservation_and_payment_pods_mid_sale_loses_nothing(
+    kind_cluster: Kind,
+) -> None:
+    async def kill_pods() -> None:
+        await asyncio.sleep(KILL_AFTER_SECONDS)
+        for component in ("reservation", "payment"):
+            await asyncio.to_thread(
+                kind_cluster.kubectl, "delete", "pod", "--wait=false",
+                "-l", f"app.kubernetes.io/component={component}",
+            )  # fmt: skip
+
+    sale = await play_smoke_sale(kind_cluster, during=kill_pods)
+
+    assert sale.integrity.oversold == 0
+    assert sale.integrity.lost_reservations == 0
+    assert sale.integrity.confirmed_without_ticket == 0
+    assert sale.pending == 0, "a reservation was left PENDING after its hold expired"
+    assert sale.integrity.tickets > 0, sale.record.outcomes
