@@ -174,26 +174,30 @@ class Buyer:
         return OUTCOME_OF_STATUS.get(status, status.lower())
 
 
-async def run_crowd(
+async def run_shard(
     api: SaleApi,
     scenario: Scenario,
     settings: CommonSettings,
     recorder: Recorder,
     run_id: str,
+    shard: int = 0,
+    shards: int = 1,
     seed: int = 7,
 ) -> None:
-    """Send the scenario's crowd; returns when every buyer finished or the time limit passed."""
+    """Send the people of the scenario's crowd whose index is `shard` modulo `shards`, each at
+    their arrival time counted from `recorder.started`; returns when each of them finished or
+    the time limit passed."""
     rng = random.Random(seed)
-    deadline = time.monotonic() + scenario.time_limit_seconds
+    deadline = recorder.started + scenario.time_limit_seconds
     limits = httpx.Limits(
         max_connections=HTTP_CONNECTIONS, max_keepalive_connections=HTTP_CONNECTIONS
     )
     slots = asyncio.Semaphore(HTTP_CONNECTIONS)
     async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0)) as http:
 
-        async def arrive(index: int, offset: float) -> None:
-            await asyncio.sleep(offset)
-            recorder.arrived += 1
+        async def arrive(index: int, offset: float, buyer_seed: float) -> None:
+            await asyncio.sleep(recorder.started + offset - time.monotonic())
+            recorder.arrive()
             buyer = Buyer(
                 api,
                 http,
@@ -201,7 +205,7 @@ async def run_crowd(
                 settings,
                 recorder,
                 Person(run_id, index),
-                random.Random(rng.random()),
+                random.Random(buyer_seed),
                 deadline,
                 slots,
             )
@@ -210,11 +214,10 @@ async def run_crowd(
             except Refused as refused:
                 recorder.outcome(f"refused at {refused}")
 
-        tasks = [
-            asyncio.create_task(arrive(i, offset))
-            for i, offset in enumerate(scenario.arrival.offsets())
-        ]
-        _, unfinished = await asyncio.wait(tasks, timeout=scenario.time_limit_seconds + 5)
+        # Every shard draws every person's seed, so a person behaves the same in any split.
+        people = [(i, offset, rng.random()) for i, offset in enumerate(scenario.arrival.offsets())]
+        tasks = [asyncio.create_task(arrive(*person)) for person in people[shard::shards]]
+        _, unfinished = await asyncio.wait(tasks, timeout=max(deadline + 5 - time.monotonic(), 0))
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)

@@ -32,6 +32,15 @@ class KafkaFigures(BaseModel):
     dead_letters: int = 0
 
 
+class ProcessCpu(BaseModel):
+    """CPU seconds one process of the run spent while the crowd ran; for a service, by route and
+    background loop (`parts`)."""
+
+    name: str
+    seconds: float
+    parts: dict[str, float] = Field(default_factory=dict)
+
+
 class RunRecord(BaseModel):
     scenario: str
     started_at: str
@@ -45,12 +54,18 @@ class RunRecord(BaseModel):
     requests: int = 0
     errors: int = 0
     admissions: list[float] = Field(default_factory=list, description="seconds from start")
+    arrivals: list[float] = Field(
+        default_factory=list, description="when each person arrived, seconds from start"
+    )
     queue: list[QueueSample] = Field(default_factory=list)
     latencies_ms: dict[str, list[float]] = Field(default_factory=dict)
     integrity: Integrity = Field(default_factory=Integrity)
     kafka: KafkaFigures = Field(default_factory=KafkaFigures)
     notes: list[str] = Field(default_factory=list)
     machine: Machine | None = None
+    cpu: list[ProcessCpu] = Field(
+        default_factory=list, description="CPU seconds per process while the crowd ran"
+    )
 
     def save(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=1))
