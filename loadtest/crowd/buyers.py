@@ -68,6 +68,13 @@ class Buyer:
     ) -> Any:
         """The answer's body; raises Refused otherwise. `refusals` are answers the sale gives by
         design (a seat just taken, a place in line given up): they are not counted as errors."""
+        reply = await self.exchange(call, expected, refusals)
+        return reply.json() if reply.content else None
+
+    async def exchange(
+        self, call: Call, expected: tuple[int, ...] = (200, 201), refusals: tuple[int, ...] = ()
+    ) -> httpx.Response:
+        """The answer, when its status is expected; raises Refused otherwise."""
         async with self.slots:
             started = time.monotonic()
             try:
@@ -87,7 +94,7 @@ class Buyer:
             self.recorder.latency(call.step, started)
         if not ok:
             raise Refused(call.step, reply.status_code, _detail(reply))
-        return reply.json() if reply.content else None
+        return reply
 
     async def sign_in(self) -> str:
         if self.scenario.login == "minted":
@@ -113,8 +120,15 @@ class Buyer:
         return None
 
     async def hold_seats(self, token: str, admission_token: str) -> str | None:
+        """Pick free seats on the map and hold them; when someone was faster, pick others, as
+        a person would: from the same map less the seats just lost, unless the map changed
+        (the seat service answers 304 to the map's ETag while it has not)."""
+        free: list[str] = []
+        etag: str | None = None
         for _ in range(HOLD_ATTEMPTS):
-            free = free_seat_ids(await self.call(self.api.free_seats(token)))
+            seat_map = await self.exchange(self.api.free_seats(token, etag), (200, 304))
+            if seat_map.status_code == 200:
+                free, etag = free_seat_ids(seat_map.json()), seat_map.headers.get("etag")
             if not free:
                 return None
             seats = self.rng.sample(free, min(self.scenario.seats_per_buyer, len(free)))
@@ -124,6 +138,7 @@ class Buyer:
                 )
             except Refused as refused:
                 if refused.status == 409:
+                    free = [seat for seat in free if seat not in seats]
                     continue
                 raise
             held = reservation_id(body)

@@ -87,9 +87,11 @@ class SaleApi:
         """Join and watch; browsers cannot set headers on a WebSocket, so the token is a query."""
         return f"{_ws(self._line)}/ws?access_token={quote(token)}"
 
-    def free_seats(self, token: str) -> Call:
+    def free_seats(self, token: str, etag: str | None = None) -> Call:
+        """The seat map; with the ETag of the map the caller has, a 304 while it is current."""
         url = f"{self.urls.seat}/events/{self.event_id}/seats"
-        return Call("seats", "GET", url, None, _bearer(token))
+        headers = {**_bearer(token), **({"If-None-Match": etag} if etag else {})}
+        return Call("seats", "GET", url, None, headers)
 
     def hold(self, token: str, admission_token: str, seat_ids: list[str]) -> Call:
         """Hold seats; payment then runs by itself over Kafka, so no pay call exists."""

@@ -1,8 +1,5 @@
 """Venues and their seat maps; a sale's seat inventory and its live status."""
 
-from collections import Counter
-
-import orjson
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy.dialects.mysql import insert
 from sqlalchemy.exc import IntegrityError
@@ -12,13 +9,12 @@ from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.sqltypes import utcnow
 from ticketing.seat.deps import AdminUser, EventClientDep, RedisDep, SessionDep, SettingsDep
 from ticketing.seat.events_client import EventNotFound, venue_of_event
-from ticketing.seat.inventory import load_free_seats, seat_states
+from ticketing.seat.inventory import load_free_seats
 from ticketing.seat.layout import seat_map
 from ticketing.seat.models import (
     EventSeats,
     Inventory,
     InventoryLoaded,
-    SeatState,
     Venue,
     VenueCreate,
     VenueLayout,
@@ -134,25 +130,18 @@ async def load_inventory(
     "/events/{event_id}/seats",
     tags=["inventory"],
     summary="Every seat of the sale with its state: free, held or sold",
+    description="The map is at most TICKETING_SEAT_MAP_MAX_AGE_SECONDS old (one Redis read per "
+    "interval, shared by every caller). Send the ETag back as If-None-Match: an unchanged map "
+    "is a 304 with no body.",
     response_model=EventSeats,
+    responses={304: {"description": "the map is the one the caller has (If-None-Match)"}},
 )
-async def event_seats(
-    event_id: str, request: Request, session: SessionDep, redis: RedisDep, settings: SettingsDep
-) -> Response:
+async def event_seats(event_id: str, request: Request) -> Response:
     seat_maps: SeatMaps = request.app.state.seat_maps
-    sale = await seat_maps.of_sale(session, event_id)
-    if sale is None:
+    seats = await seat_maps.status(event_id)
+    if seats is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no seat inventory for this event")
-    states = await seat_states(redis, SaleKeys(settings.redis_key_prefix, event_id))
-    # The busiest read of a sale: plain dicts and orjson, not a thousand validated models.
-    seats = [
-        {**seat, "state": states.get(str(seat["id"]), SeatState.UNKNOWN)} for seat in sale.seats
-    ]
-    counts = Counter(seat["state"] for seat in seats)
-    body = {
-        "event_id": event_id,
-        "venue_id": sale.venue_id,
-        "counts": {state.value: counts.get(state, 0) for state in SeatState},
-        "seats": seats,
-    }
-    return Response(orjson.dumps(body), media_type="application/json")
+    headers = {"ETag": seats.etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == seats.etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(seats.body, media_type="application/json", headers=headers)
