@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtest.report.record import ProcessCpu
+from loadtest.report.record import ProcessCpu, RouteLatency
 
 _PROC = Path("/proc")
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -42,24 +42,36 @@ def group_cpu_seconds(pgids: Mapping[str, int]) -> dict[str, float]:
     return {name: by_group.get(pgid, 0.0) for name, pgid in pgids.items()}
 
 
-async def service_parts(http: httpx.AsyncClient, port: int) -> dict[str, float]:
-    """A service's CPU seconds by part, and the whole process's under `UNATTRIBUTED` until
-    `parts_since` turns it into the remainder."""
+@dataclass
+class ServiceFigures:
+    """A service's counters: CPU seconds by part (the whole process's under `UNATTRIBUTED`
+    until `cpu_between` turns it into the remainder), and its request-duration histogram by
+    route: cumulative counts per bucket bound."""
+
+    parts: dict[str, float] = field(default_factory=dict)
+    buckets: dict[str, dict[float, float]] = field(default_factory=dict)
+
+
+async def service_figures(http: httpx.AsyncClient, port: int) -> ServiceFigures:
     reply = await http.get(f"http://127.0.0.1:{port}/metrics")
-    parts: dict[str, float] = {}
+    figures = ServiceFigures()
     for family in text_string_to_metric_families(reply.text):
         for sample in family.samples:
             if sample.name == "ticketing_cpu_seconds_total":
-                parts[sample.labels["part"]] = sample.value
+                figures.parts[sample.labels["part"]] = sample.value
             elif sample.name == "process_cpu_seconds_total":
-                parts[UNATTRIBUTED] = sample.value
-    return parts
+                figures.parts[UNATTRIBUTED] = sample.value
+            elif sample.name == "ticketing_http_request_duration_seconds_bucket":
+                route = f"{sample.labels['method']} {sample.labels['route']}"
+                bound = float(sample.labels["le"])
+                figures.buckets.setdefault(route, {})[bound] = sample.value
+    return figures
 
 
 @dataclass
 class CpuSnapshot:
     processes: dict[str, float] = field(default_factory=dict)
-    parts: dict[str, dict[str, float]] = field(default_factory=dict)
+    services: dict[str, ServiceFigures] = field(default_factory=dict)
 
 
 async def snapshot(pgids: Mapping[str, int], ports: Mapping[str, int]) -> CpuSnapshot:
@@ -68,14 +80,46 @@ async def snapshot(pgids: Mapping[str, int], ports: Mapping[str, int]) -> CpuSna
     processes = await asyncio.to_thread(group_cpu_seconds, pgids)
     async with httpx.AsyncClient(timeout=10) as http:
         answers = await asyncio.gather(
-            *(service_parts(http, port) for port in ports.values()), return_exceptions=True
+            *(service_figures(http, port) for port in ports.values()), return_exceptions=True
         )
-    parts = {
+    services = {
         name: answer
         for name, answer in zip(ports, answers, strict=True)
         if not isinstance(answer, BaseException)
     }
-    return CpuSnapshot(processes, parts)
+    return CpuSnapshot(processes, services)
+
+
+def _p95_bound(before: dict[float, float], after: dict[float, float]) -> tuple[int, float] | None:
+    """Requests between two histogram readings, and the bucket bound under which 95 % of them
+    fell (seconds; inf when over the last bound)."""
+    counts = {bound: after[bound] - before.get(bound, 0.0) for bound in sorted(after)}
+    total = counts.get(float("inf"), 0.0)
+    if total <= 0:
+        return None
+    bound = next(b for b, count in counts.items() if count >= 0.95 * total)
+    return round(total), bound
+
+
+def served_latency(before: CpuSnapshot, after: CpuSnapshot) -> list[RouteLatency]:
+    """Each service route's requests while the crowd ran and its p95 as the service timed it
+    (from receiving the request to the end of the response), busiest first."""
+    routes = []
+    for name, figures in after.services.items():
+        old = before.services.get(name, ServiceFigures())
+        for route, buckets in figures.buckets.items():
+            if (
+                route.endswith(" /metrics")
+                or (seen := _p95_bound(old.buckets.get(route, {}), buckets)) is None
+            ):
+                continue
+            requests, bound = seen
+            routes.append(
+                RouteLatency(
+                    service=name, route=route, requests=requests, p95_under_ms=bound * 1000
+                )
+            )
+    return sorted(routes, key=lambda r: -r.requests)
 
 
 def cpu_between(before: CpuSnapshot, after: CpuSnapshot) -> list[ProcessCpu]:
@@ -83,7 +127,8 @@ def cpu_between(before: CpuSnapshot, after: CpuSnapshot) -> list[ProcessCpu]:
     the process's time outside its tasks as one more part."""
     spent = []
     for name, seconds in after.processes.items():
-        old_parts, new_parts = before.parts.get(name, {}), after.parts.get(name, {})
+        old_parts = before.services.get(name, ServiceFigures()).parts
+        new_parts = after.services.get(name, ServiceFigures()).parts
         parts = {
             part: value - old_parts.get(part, 0.0)
             for part, value in new_parts.items()

@@ -21,9 +21,9 @@ from loadtest.crowd.processes import Crowd, run_crowd
 from loadtest.crowd.recorder import Recorder
 from loadtest.integrity import check_integrity, kafka_figures
 from loadtest.platform import Platform, PlatformNotReady, start_platform
-from loadtest.profile import cpu_between, snapshot
+from loadtest.profile import cpu_between, served_latency, snapshot
 from loadtest.report.machine import describe_machine
-from loadtest.report.record import ProcessCpu, QueueSample, RunRecord
+from loadtest.report.record import ProcessCpu, QueueSample, RouteLatency, RunRecord
 from loadtest.report.write import Report, write_report
 from loadtest.scenarios import Scenario
 
@@ -149,6 +149,7 @@ async def _judge(
     machine_note: str,
     load_1min: list[float],
     cpu: list[ProcessCpu],
+    served: list[RouteLatency],
 ) -> RunRecord:
     engine = create_async_engine(platform.database_url)
     redis = aioredis.Redis.from_url(platform.servers.redis.url)
@@ -181,6 +182,7 @@ async def _judge(
         notes=NOTES,
         machine=describe_machine(load_1min, machine_note),
         cpu=cpu,
+        served=served,
     )
 
 
@@ -237,7 +239,15 @@ async def run_scenario(
         progress("crowd done; waiting for the platform to settle")
         await _settle(platform, scenario)
         record = await _judge(
-            platform, scenario, recorder, started_at, seconds, machine_note, load_1min, cpu
+            platform,
+            scenario,
+            recorder,
+            started_at,
+            seconds,
+            machine_note,
+            load_1min,
+            cpu,
+            served_latency(before, after),
         )
         return write_report(record, scenario, results)
     finally:

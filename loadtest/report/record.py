@@ -41,6 +41,16 @@ class ProcessCpu(BaseModel):
     parts: dict[str, float] = Field(default_factory=dict)
 
 
+class RouteLatency(BaseModel):
+    """A service route while the crowd ran, as the service timed it: how many requests, and the
+    histogram bucket bound under which 95 % of them were answered."""
+
+    service: str
+    route: str
+    requests: int
+    p95_under_ms: float
+
+
 class RunRecord(BaseModel):
     scenario: str
     started_at: str
@@ -65,6 +75,9 @@ class RunRecord(BaseModel):
     machine: Machine | None = None
     cpu: list[ProcessCpu] = Field(
         default_factory=list, description="CPU seconds per process while the crowd ran"
+    )
+    served: list[RouteLatency] = Field(
+        default_factory=list, description="each service route's p95 as the service timed it"
     )
 
     def save(self, path: Path) -> None:

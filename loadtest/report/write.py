@@ -123,6 +123,26 @@ def _cpu(record: RunRecord) -> list[str]:
     return lines
 
 
+def _served(record: RunRecord) -> list[str]:
+    if not record.served:
+        return []
+    return [
+        "## Latency as the services timed it",
+        "",
+        "From receiving a request to the end of its response, inside the service (the crowd's "
+        "figures below add the network, the crowd's own queueing and its event loop). p95 is "
+        "the histogram bucket bound under which 95 % fell.",
+        "",
+        "| service | route | requests | p95 under (ms) |",
+        "|---|---|---:|---:|",
+        *(
+            f"| {r.service} | {r.route} | {r.requests} | {r.p95_under_ms:g} |"
+            for r in record.served
+        ),
+        "",
+    ]
+
+
 def render_markdown(record: RunRecord, scenario: Scenario, broken: list[str]) -> str:
     admission = admission_figures(record)
     lines = [
@@ -144,6 +164,7 @@ def render_markdown(record: RunRecord, scenario: Scenario, broken: list[str]) ->
         "",
         *_arrivals(record, scenario),
         *_cpu(record),
+        *_served(record),
         "## Outcomes",
         "",
         "| outcome | people |",

@@ -1,6 +1,12 @@
 """Recorded-looking runs for report tests: a sale that admitted at its configured rate."""
 
-from loadtest.report.record import Integrity, ProcessCpu, QueueSample, RunRecord
+from loadtest.report.record import (
+    Integrity,
+    ProcessCpu,
+    QueueSample,
+    RouteLatency,
+    RunRecord,
+)
 from loadtest.scenarios import scenario
 
 
@@ -44,5 +50,10 @@ def make_run(
         cpu=[
             ProcessCpu(name="queue", seconds=4.0, parts={"POST /sales/{event_id}/queue": 3.0}),
             ProcessCpu(name="crowd 0", seconds=2.0),
+        ],
+        served=[
+            RouteLatency(
+                service="queue", route="POST /sales/{event_id}/queue", requests=300, p95_under_ms=10
+            )
         ],
     )
