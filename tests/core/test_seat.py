@@ -242,3 +242,28 @@ async def test_a_caller_with_the_current_map_gets_304_and_a_changed_map_in_full(
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
     assert changed.json()["counts"]["sold"] == 1
+
+
+async def test_the_free_seats_view_lists_only_free_ids_and_shrinks_as_seats_are_taken(
+    events: httpx.AsyncClient,
+    seats: httpx.AsyncClient,
+    admin: dict[str, str],
+    settings: CommonSettings,
+    redis_client: aioredis.Redis,
+) -> None:
+    await _sale(events, seats, admin)
+    await seats.post("/events/gig/inventory", headers=admin)
+    key = SaleKeys(settings.redis_key_prefix, "gig").seats
+    await redis_client.hset(key, mapping={"r1-s1": "held:res-1", "r1-s2": "sold:res-2"})
+
+    free = await seats.get("/events/gig/seats/free")
+
+    body = free.json()
+    assert body["counts"] == {"free": 18, "held": 1, "sold": 1, "unknown": 0}
+    assert len(body["free"]) == 18
+    assert {"r1-s1", "r1-s2"}.isdisjoint(body["free"]) and "r1-s3" in body["free"]
+    # A few bytes a seat, against the whole map's section, row, number and price tier.
+    assert len(free.content) * 3 < len((await seats.get("/events/gig/seats")).content)
+    etag = free.headers["etag"]
+    same = await seats.get("/events/gig/seats/free", headers={"If-None-Match": etag})
+    assert same.status_code == 304

@@ -1,5 +1,7 @@
 """Venues and their seat maps; a sale's seat inventory and its live status."""
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy.dialects.mysql import insert
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +15,7 @@ from ticketing.seat.inventory import load_free_seats
 from ticketing.seat.layout import seat_map
 from ticketing.seat.models import (
     EventSeats,
+    FreeSeats,
     Inventory,
     InventoryLoaded,
     Venue,
@@ -21,7 +24,7 @@ from ticketing.seat.models import (
     VenuePublic,
     VenuePut,
 )
-from ticketing.seat.seat_maps import SeatMaps
+from ticketing.seat.seat_maps import Body, SeatMaps, SeatStatus
 
 router = APIRouter()
 
@@ -126,22 +129,49 @@ async def load_inventory(
     return InventoryLoaded(event_id=event_id, venue_id=venue.id, seats=len(seats), added=added)
 
 
-@router.get(
-    "/events/{event_id}/seats",
-    tags=["inventory"],
-    summary="Every seat of the sale with its state: free, held or sold",
-    description="The map is at most TICKETING_SEAT_MAP_MAX_AGE_SECONDS old (one Redis read per "
-    "interval, shared by every caller). Send the ETag back as If-None-Match: an unchanged map "
-    "is a 304 with no body.",
-    response_model=EventSeats,
-    responses={304: {"description": "the map is the one the caller has (If-None-Match)"}},
-)
-async def event_seats(event_id: str, request: Request) -> Response:
+def _answer(request: Request, body: Body) -> Response:
+    headers = {"ETag": body.etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == body.etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(body.content, media_type="application/json", headers=headers)
+
+
+async def _seat_status(request: Request, event_id: str) -> SeatStatus:
     seat_maps: SeatMaps = request.app.state.seat_maps
     seats = await seat_maps.status(event_id)
     if seats is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no seat inventory for this event")
-    headers = {"ETag": seats.etag, "Cache-Control": "no-cache"}
-    if request.headers.get("if-none-match") == seats.etag:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(seats.body, media_type="application/json", headers=headers)
+    return seats
+
+
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "the caller has this body already (If-None-Match)"}
+}
+_FRESHNESS = (
+    "At most TICKETING_SEAT_MAP_MAX_AGE_SECONDS old (one Redis read per interval, shared by "
+    "every caller). Send the ETag back as If-None-Match: an unchanged answer is a 304."
+)
+
+
+@router.get(
+    "/events/{event_id}/seats",
+    tags=["inventory"],
+    summary="Every seat of the sale with its state: free, held or sold",
+    description=_FRESHNESS,
+    response_model=EventSeats,
+    responses=_NOT_MODIFIED,
+)
+async def event_seats(event_id: str, request: Request) -> Response:
+    return _answer(request, (await _seat_status(request, event_id)).full)
+
+
+@router.get(
+    "/events/{event_id}/seats/free",
+    tags=["inventory"],
+    summary="The ids of the sale's free seats, and the counts per state",
+    description=_FRESHNESS,
+    response_model=FreeSeats,
+    responses=_NOT_MODIFIED,
+)
+async def free_seats(event_id: str, request: Request) -> Response:
+    return _answer(request, (await _seat_status(request, event_id)).free)

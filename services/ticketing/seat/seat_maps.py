@@ -33,11 +33,25 @@ class SaleSeatMap:
 
 
 @dataclass(frozen=True)
-class SeatStatus:
-    """One read of a sale's seat states, serialised: `GET /events/{id}/seats` answers with it."""
+class Body:
+    """A response body, serialised once, and its ETag."""
 
-    body: bytes
+    content: bytes
     etag: str
+
+    @classmethod
+    def of(cls, value: object) -> "Body":
+        content = orjson.dumps(value)
+        return cls(content, f'"{hashlib.blake2b(content, digest_size=12).hexdigest()}"')
+
+
+@dataclass(frozen=True)
+class SeatStatus:
+    """One read of a sale's seat states, serialised: the whole map (`GET
+    /events/{id}/seats`) and the free seats' ids alone (`.../seats/free`)."""
+
+    full: Body
+    free: Body
     read_at: float
 
 
@@ -46,17 +60,15 @@ def _status(event_id: str, sale: SaleSeatMap, states: dict[str, str]) -> SeatSta
     seats = [
         {**seat, "state": states.get(str(seat["id"]), SeatState.UNKNOWN)} for seat in sale.seats
     ]
-    counts = Counter(seat["state"] for seat in seats)
-    body = orjson.dumps(
-        {
-            "event_id": event_id,
-            "venue_id": sale.venue_id,
-            "counts": {state.value: counts.get(state, 0) for state in SeatState},
-            "seats": seats,
-        }
+    counted = Counter(seat["state"] for seat in seats)
+    counts = {state.value: counted.get(state, 0) for state in SeatState}
+    full = {"event_id": event_id, "venue_id": sale.venue_id, "counts": counts, "seats": seats}
+    free = [seat["id"] for seat in seats if seat["state"] == SeatState.FREE]
+    return SeatStatus(
+        Body.of(full),
+        Body.of({"event_id": event_id, "counts": counts, "free": free}),
+        time.monotonic(),
     )
-    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
-    return SeatStatus(body, etag, time.monotonic())
 
 
 @dataclass
