@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import APIRouter, FastAPI
 from prometheus_client.parser import text_string_to_metric_families
+from ticketing.common.cpu import start_accounting
 from ticketing.common.http import ReadinessCheck, create_app
 from ticketing.common.kafka import make_producer
 from ticketing.common.resources import (
@@ -210,3 +211,16 @@ async def test_a_burst_beyond_the_redis_pool_waits_for_connections_instead_of_fa
             *(client.blpop([f"chassis-burst-{i}"], timeout=0.2) for i in range(burst))
         )
     assert results == [None] * burst
+
+
+def test_cpu_accounting_lets_asyncio_run_wind_down() -> None:
+    async def pages() -> AsyncIterator[int]:
+        yield 1
+        yield 2
+
+    async def main() -> None:
+        start_accounting()
+        # Left open: asyncio.run closes it in a task made once the main task has finished.
+        await anext(pages())
+
+    asyncio.run(main())

@@ -79,8 +79,10 @@ class _Metered(Coroutine[Any, Any, Any]):
         return self._coro.__await__()
 
 
-def _metered_coro() -> "_Metered | None":
-    task = asyncio.current_task()
+def _metered_coro(loop: asyncio.AbstractEventLoop | None = None) -> "_Metered | None":
+    """The running task's metered coroutine, if any (`loop` given: also when the loop is not
+    running, as when asyncio.run finishes its async generators after the main task)."""
+    task = asyncio.current_task(loop)
     coro = task.get_coro() if task is not None else None
     return coro if isinstance(coro, _Metered) else None
 
@@ -94,7 +96,7 @@ def _factory(
     # A task made by a request or loop works for it (a join batch, a Redis read shared by
     # callers): it is charged to its creator. A task made outside any (uvicorn's per-request
     # task, a loop started by the lifespan) is a part of its own, named after its coroutine.
-    creator = _metered_coro()
+    creator = _metered_coro(loop)
     account = (
         creator.account
         if creator is not None
