@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtest.report.record import ProcessCpu, RouteLatency
+from loadtest.report.record import CpuSample, ProcessCpu, RouteLatency
 
 _PROC = Path("/proc")
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -25,9 +25,13 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 UNATTRIBUTED = "(server and event loop, outside tasks)"
 
 
-def group_cpu_seconds(pgids: Mapping[str, int]) -> dict[str, float]:
-    """User + system CPU seconds of every live process in each named process group."""
+def cpu_seconds(
+    pgids: Mapping[str, int], pids: Mapping[str, int] | None = None
+) -> dict[str, float]:
+    """User + system CPU seconds by name: of every live process in each process group of
+    `pgids`, and of each single process of `pids` (one that leads no group of its own)."""
     by_group: dict[int, float] = {}
+    by_pid: dict[int, float] = {}
     for entry in _PROC.iterdir():
         if not entry.name.isdigit():
             continue
@@ -37,9 +41,13 @@ def group_cpu_seconds(pgids: Mapping[str, int]) -> dict[str, float]:
             continue
         # The command name may hold spaces and parentheses: fields start after its last ')'.
         fields = stat[stat.rindex(")") + 2 :].split()
-        pgrp, utime, stime = int(fields[2]), int(fields[11]), int(fields[12])
-        by_group[pgrp] = by_group.get(pgrp, 0.0) + (utime + stime) / _TICKS
-    return {name: by_group.get(pgid, 0.0) for name, pgid in pgids.items()}
+        pgrp, seconds = int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICKS
+        by_group[pgrp] = by_group.get(pgrp, 0.0) + seconds
+        by_pid[int(entry.name)] = seconds
+    return {
+        **{name: by_group.get(pgid, 0.0) for name, pgid in pgids.items()},
+        **{name: by_pid.get(pid, 0.0) for name, pid in (pids or {}).items()},
+    }
 
 
 @dataclass
@@ -77,7 +85,7 @@ class CpuSnapshot:
 async def snapshot(pgids: Mapping[str, int], ports: Mapping[str, int]) -> CpuSnapshot:
     """Every process's CPU now, and each HTTP service's parts (a service that does not answer
     has none)."""
-    processes = await asyncio.to_thread(group_cpu_seconds, pgids)
+    processes = await asyncio.to_thread(cpu_seconds, pgids)
     async with httpx.AsyncClient(timeout=10) as http:
         answers = await asyncio.gather(
             *(service_figures(http, port) for port in ports.values()), return_exceptions=True
@@ -120,6 +128,32 @@ def served_latency(before: CpuSnapshot, after: CpuSnapshot) -> list[RouteLatency
                 )
             )
     return sorted(routes, key=lambda r: -r.requests)
+
+
+@dataclass
+class CpuTimeline:
+    """Cores each process used in each interval between two readings: the rush of a sale is
+    a few seconds, and its averages over the whole run hide which process it waited on."""
+
+    pgids: Mapping[str, int]
+    pids: Mapping[str, int]
+    samples: list[CpuSample] = field(default_factory=list)
+    _last: tuple[float, dict[str, float]] | None = None
+
+    async def read(self, t: float) -> None:
+        now = await asyncio.to_thread(cpu_seconds, self.pgids, self.pids)
+        if self._last is not None and t > self._last[0]:
+            then, before = self._last
+            self.samples.append(
+                CpuSample(
+                    t=round(t, 2),
+                    cores={
+                        name: round((seconds - before.get(name, seconds)) / (t - then), 3)
+                        for name, seconds in now.items()
+                    },
+                )
+            )
+        self._last = (t, now)
 
 
 def cpu_between(before: CpuSnapshot, after: CpuSnapshot) -> list[ProcessCpu]:

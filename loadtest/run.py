@@ -21,9 +21,9 @@ from loadtest.crowd.processes import Crowd, run_crowd
 from loadtest.crowd.recorder import Recorder
 from loadtest.integrity import check_integrity, kafka_figures
 from loadtest.platform import Platform, PlatformNotReady, start_platform
-from loadtest.profile import cpu_between, served_latency, snapshot
+from loadtest.profile import CpuTimeline, cpu_between, served_latency, snapshot
 from loadtest.report.machine import describe_machine
-from loadtest.report.record import ProcessCpu, QueueSample, RouteLatency, RunRecord
+from loadtest.report.record import CpuSample, ProcessCpu, QueueSample, RouteLatency, RunRecord
 from loadtest.report.write import Report, write_report
 from loadtest.scenarios import Scenario
 
@@ -96,9 +96,11 @@ async def _sample(
     scenario: Scenario,
     progress: Progress,
     load_1min: list[float],
+    timeline: CpuTimeline,
 ) -> None:
     """The line's size every half second (the queue service's figures once the crowd heard
-    them, else the crowd's own count) and a progress line every two seconds."""
+    them, else the crowd's own count); a progress line and every process's CPU every two
+    seconds."""
     last_line = 0.0
     while True:
         waiting, active = crowd.server("server_waiting"), crowd.server("server_active")
@@ -112,6 +114,7 @@ async def _sample(
         if recorder.now() - last_line >= 2:
             last_line = recorder.now()
             load_1min.append(os.getloadavg()[0])
+            await timeline.read(recorder.now())
             progress(
                 f"{recorder.now():5.0f}s  arrived {crowd.total('arrived')}/{scenario.users}  "
                 f"waiting {crowd.total('waiting')}  admitted {crowd.total('admitted')}  "
@@ -149,6 +152,7 @@ async def _judge(
     machine_note: str,
     load_1min: list[float],
     cpu: list[ProcessCpu],
+    cpu_timeline: list[CpuSample],
     served: list[RouteLatency],
 ) -> RunRecord:
     engine = create_async_engine(platform.database_url)
@@ -182,6 +186,7 @@ async def _judge(
         notes=NOTES,
         machine=describe_machine(load_1min, machine_note),
         cpu=cpu,
+        cpu_timeline=cpu_timeline,
         served=served,
     )
 
@@ -211,11 +216,14 @@ async def run_scenario(
         load_1min: list[float] = []
         sampler: asyncio.Task[None] | None = None
 
+        timeline: CpuTimeline | None = None
+
         def on_counts(latest: Crowd) -> None:
-            nonlocal sampler
+            nonlocal sampler, timeline
             if sampler is None:
+                timeline = CpuTimeline(platform.process_groups(), latest.pids)
                 sampler = asyncio.create_task(
-                    _sample(latest, recorder, scenario, progress, load_1min)
+                    _sample(latest, recorder, scenario, progress, load_1min, timeline)
                 )
 
         before = await snapshot(platform.process_groups(), platform.ports)
@@ -247,6 +255,7 @@ async def run_scenario(
             machine_note,
             load_1min,
             cpu,
+            timeline.samples if timeline is not None else [],
             served_latency(before, after),
         )
         return write_report(record, scenario, results)

@@ -12,7 +12,7 @@ import multiprocessing
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
 from queue import Empty
@@ -123,6 +123,8 @@ class Crowd:
 
     processes: int
     counts: dict[int, Counts]
+    # Each crowd process's pid by its name in the report ("crowd 0", ...), once started.
+    pids: dict[str, int] = field(default_factory=dict)
 
     def total(self, name: str) -> int:
         return sum(int(getattr(counts, name)) for counts in self.counts.values())
@@ -154,9 +156,11 @@ async def run_crowd(
         )
         for shard in range(processes)
     ]
-    for worker in workers:
-        worker.start()
     crowd = Crowd(processes, {})
+    for shard, worker in enumerate(workers):
+        worker.start()
+        if worker.pid is not None:
+            crowd.pids[f"crowd {shard}"] = worker.pid
     cpu: list[ProcessCpu] = []
     try:
         ready = 0

@@ -150,3 +150,37 @@ def verdict(record: RunRecord, scenario: Scenario) -> list[str]:
                 f"({off:.1%} off, tolerance {tolerance:.0%})"
             )
     return broken
+
+
+@dataclass(frozen=True)
+class BusyWindow:
+    """Consecutive CPU samples and each process's average cores over them."""
+
+    start: float
+    end: float
+    cores: dict[str, float]
+
+    @property
+    def total(self) -> float:
+        return sum(self.cores.values())
+
+
+def busiest_window(record: RunRecord, samples: int = 5) -> BusyWindow | None:
+    """The `samples` consecutive CPU samples (two seconds each) in which the run's processes
+    used the most CPU together: a sale's rush, which averages over the run hide."""
+    timeline = record.cpu_timeline
+    best: BusyWindow | None = None
+    for first in range(max(len(timeline) - samples + 1, 1)):
+        window = timeline[first : first + samples]
+        if not window:
+            break
+        names = {name for sample in window for name in sample.cores}
+        cores = {
+            name: sum(sample.cores.get(name, 0.0) for sample in window) / len(window)
+            for name in names
+        }
+        start = timeline[first - 1].t if first else max(window[0].t - 2.0, 0.0)
+        candidate = BusyWindow(start, window[-1].t, cores)
+        if best is None or candidate.total > best.total:
+            best = candidate
+    return best

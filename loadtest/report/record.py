@@ -41,6 +41,13 @@ class ProcessCpu(BaseModel):
     parts: dict[str, float] = Field(default_factory=dict)
 
 
+class CpuSample(BaseModel):
+    """Cores each process used in the interval that ended `t` seconds after the crowd started."""
+
+    t: float
+    cores: dict[str, float]
+
+
 class RouteLatency(BaseModel):
     """A service route while the crowd ran, as the service timed it: how many requests, and the
     histogram bucket bound under which 95 % of them were answered."""
@@ -75,6 +82,9 @@ class RunRecord(BaseModel):
     machine: Machine | None = None
     cpu: list[ProcessCpu] = Field(
         default_factory=list, description="CPU seconds per process while the crowd ran"
+    )
+    cpu_timeline: list[CpuSample] = Field(
+        default_factory=list, description="cores per process, every two seconds"
     )
     served: list[RouteLatency] = Field(
         default_factory=list, description="each service route's p95 as the service timed it"

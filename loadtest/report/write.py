@@ -7,6 +7,7 @@ from loadtest.report.analysis import (
     admission_figures,
     arrival_lag,
     arrival_stages,
+    busiest_window,
     error_rate,
     percentile,
     verdict,
@@ -104,6 +105,18 @@ def _cpu(record: RunRecord) -> list[str]:
         ),
         "",
     ]
+    if (busy := busiest_window(record)) is not None:
+        lines += [
+            f"The busiest {busy.end - busy.start:.0f} s ({busy.start:.0f}-{busy.end:.0f} s), "
+            f"{busy.total:.2f} cores together: "
+            + ", ".join(
+                f"{name} {cores:.2f}"
+                for name, cores in sorted(busy.cores.items(), key=lambda item: -item[1])
+                if cores >= 0.01
+            )
+            + ".",
+            "",
+        ]
     for process in record.cpu:
         if not process.parts:
             continue

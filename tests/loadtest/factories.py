@@ -1,6 +1,7 @@
 """Recorded-looking runs for report tests: a sale that admitted at its configured rate."""
 
 from loadtest.report.record import (
+    CpuSample,
     Integrity,
     ProcessCpu,
     QueueSample,
@@ -50,6 +51,10 @@ def make_run(
         cpu=[
             ProcessCpu(name="queue", seconds=4.0, parts={"POST /sales/{event_id}/queue": 3.0}),
             ProcessCpu(name="crowd 0", seconds=2.0),
+        ],
+        cpu_timeline=[
+            CpuSample(t=2.0 * (i + 1), cores={"queue": 0.8 if 3 <= i < 8 else 0.1, "redis": 0.05})
+            for i in range(10)
         ],
         served=[
             RouteLatency(

@@ -28,6 +28,7 @@ def test_clean_run_passes_and_writes_markdown_plots_and_record(tmp_path: Path) -
     assert "- POST /sales/{event_id}/queue: 3.00 (100%)" in text
     assert "| 2 | 5-15 | 200 | 200 | 0.0% |" in text
     assert "| queue | POST /sales/{event_id}/queue | 300 | 10 |" in text
+    assert "The busiest 10 s (6-16 s), 0.85 cores together: queue 0.80, redis 0.05." in text
 
 
 def test_admission_rate_is_measured_only_while_people_wait() -> None:
