@@ -124,7 +124,10 @@ def served_latency(before: CpuSnapshot, after: CpuSnapshot) -> list[RouteLatency
             requests, bound = seen
             routes.append(
                 RouteLatency(
-                    service=name, route=route, requests=requests, p95_under_ms=bound * 1000
+                    service=name,
+                    route=route,
+                    requests=requests,
+                    p95_under_ms=bound * 1000 if bound != float("inf") else None,
                 )
             )
     return sorted(routes, key=lambda r: -r.requests)

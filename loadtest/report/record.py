@@ -50,12 +50,12 @@ class CpuSample(BaseModel):
 
 class RouteLatency(BaseModel):
     """A service route while the crowd ran, as the service timed it: how many requests, and the
-    histogram bucket bound under which 95 % of them were answered."""
+    histogram bucket bound under which 95 % of them were answered (None: over the last bound)."""
 
     service: str
     route: str
     requests: int
-    p95_under_ms: float
+    p95_under_ms: float | None
 
 
 class RunRecord(BaseModel):

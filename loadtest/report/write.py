@@ -149,7 +149,8 @@ def _served(record: RunRecord) -> list[str]:
         "| service | route | requests | p95 under (ms) |",
         "|---|---|---:|---:|",
         *(
-            f"| {r.service} | {r.route} | {r.requests} | {r.p95_under_ms:g} |"
+            f"| {r.service} | {r.route} | {r.requests} | "
+            f"{'over the last bucket' if r.p95_under_ms is None else f'{r.p95_under_ms:g}'} |"
             for r in record.served
         ),
         "",

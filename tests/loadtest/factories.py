@@ -59,6 +59,9 @@ def make_run(
         served=[
             RouteLatency(
                 service="queue", route="POST /sales/{event_id}/queue", requests=300, p95_under_ms=10
-            )
+            ),
+            RouteLatency(
+                service="queue", route="GET /sales/{event_id}/queue", requests=9, p95_under_ms=None
+            ),
         ],
     )

@@ -28,6 +28,8 @@ def test_clean_run_passes_and_writes_markdown_plots_and_record(tmp_path: Path) -
     assert "- POST /sales/{event_id}/queue: 3.00 (100%)" in text
     assert "| 2 | 5-15 | 200 | 200 | 0.0% |" in text
     assert "| queue | POST /sales/{event_id}/queue | 300 | 10 |" in text
+    assert "| queue | GET /sales/{event_id}/queue | 9 | over the last bucket |" in text
+    assert RunRecord.load(tmp_path / "run.json").served[1].p95_under_ms is None
     assert "The busiest 10 s (6-16 s), 0.85 cores together: queue 0.80, redis 0.05." in text
 
 
