@@ -45,6 +45,7 @@ HTTP_CONNECTIONS = 256
 # aiohttp, not httpx: httpx took 1-2 ms of CPU a request, and the crowd, the busiest process of
 # a reference-5k run (55 % of the run's CPU), spent most of it there.
 TIMEOUT = aiohttp.ClientTimeout(total=30)
+KEEPALIVE_SECONDS = 3.0
 OUTCOME_OF_STATUS = {"CONFIRMED": "bought", "FAILED": "payment_failed", "PENDING": "unconfirmed"}
 
 
@@ -225,7 +226,9 @@ async def run_shard(
     rng = random.Random(seed)
     deadline = recorder.started + scenario.time_limit_seconds
     slots = asyncio.Semaphore(HTTP_CONNECTIONS)
-    connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS)
+    # Idle connections are dropped before uvicorn's 5-s keep-alive ends them: reusing one the
+    # server is closing at that moment failed requests (ServerDisconnectedError) in a run.
+    connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS)
     async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as http:
 
         async def arrive(index: int, offset: float, buyer_seed: float) -> None:
