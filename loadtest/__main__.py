@@ -15,7 +15,7 @@ from ticketing.devstack.servers import MissingPrerequisite
 from loadtest.platform import Platform, PlatformNotReady
 from loadtest.report.record import RunRecord
 from loadtest.report.write import RESULTS_DIR, summary_lines, write_report
-from loadtest.run import run_scenario
+from loadtest.run import CROWD_PROCESSES, run_scenario
 from loadtest.scenarios import UnknownScenario, load_scenarios, scenario
 
 
@@ -27,7 +27,12 @@ def _run(args: argparse.Namespace) -> int:
         platform.keep_logs()
         report = asyncio.run(
             run_scenario(
-                sale, results, platform, lambda line: print(line, flush=True), args.machine_note
+                sale,
+                results,
+                platform,
+                lambda line: print(line, flush=True),
+                args.machine_note,
+                args.crowd_processes,
             )
         )
     print("\n".join(summary_lines(RunRecord.load(report.directory / "run.json"), report.broken)))
@@ -64,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--machine-note",
         default="",
         help="what else ran on the machine during the run, written into the report",
+    )
+    run.add_argument(
+        "--crowd-processes",
+        type=int,
+        default=CROWD_PROCESSES,
+        help=f"processes the crowd is spread over (default {CROWD_PROCESSES})",
     )
     run.set_defaults(handler=_run)
     report = commands.add_parser("report", help="rebuild a report from its run.json")

@@ -91,7 +91,19 @@ class Platform:
             # Both retry processes default to /metrics on port 9102: with any other process
             # on it they died on "address in use", and the run had no retry ladder at all.
             "TICKETING_RETRY_METRICS_PORT": "0",
+            # CPU seconds per route and background loop on each service's /metrics.
+            "TICKETING_CPU_ACCOUNTING": "true",
         }
+
+    def process_groups(self) -> dict[str, int]:
+        """Every server and service of the run by name, with its process group (each was
+        started in a session of its own, so the group id is its pid)."""
+        servers = {
+            s.process.name: s.process.pid
+            for s in (self.servers.redis, self.servers.mariadb, self.servers.kafka)
+        }
+        started = {name: process.pid for name, process in self.processes.items()}
+        return {name: pid for name, pid in {**servers, **started}.items() if pid is not None}
 
     def keep_logs(self) -> None:
         """This process's own log lines (Kafka clients retrying while the broker starts) go

@@ -16,13 +16,14 @@ from ticketing.common.sale_config import Phase, SaleConfig, write_sale_config
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Principal, issue_access_token
 
-from loadtest.crowd.buyers import run_crowd
 from loadtest.crowd.client import Call, SaleApi
+from loadtest.crowd.processes import Crowd, run_crowd
 from loadtest.crowd.recorder import Recorder
 from loadtest.integrity import check_integrity, kafka_figures
 from loadtest.platform import Platform, PlatformNotReady, start_platform
+from loadtest.profile import CpuTimeline, cpu_between, served_latency, snapshot
 from loadtest.report.machine import describe_machine
-from loadtest.report.record import RunRecord
+from loadtest.report.record import CpuSample, ProcessCpu, QueueSample, RouteLatency, RunRecord
 from loadtest.report.write import Report, write_report
 from loadtest.scenarios import Scenario
 
@@ -30,6 +31,8 @@ SAMPLE_SECONDS = 0.5
 # After the crowd, the sweeper needs a few ticks to expire the last holds.
 SETTLE_GRACE_SECONDS = 15
 MAX_SEATS_PER_ROW = 50
+# Two cores here: one crowd process per core keeps the crowd from being what limits the sale.
+CROWD_PROCESSES = 2
 
 Progress = Callable[[str], None]
 
@@ -88,18 +91,34 @@ async def open_sale(
 
 
 async def _sample(
-    recorder: Recorder, scenario: Scenario, progress: Progress, load_1min: list[float]
+    crowd: Crowd,
+    recorder: Recorder,
+    scenario: Scenario,
+    progress: Progress,
+    load_1min: list[float],
+    timeline: CpuTimeline,
 ) -> None:
+    """The line's size every half second (the queue service's figures once the crowd heard
+    them, else the crowd's own count); a progress line and every process's CPU every two
+    seconds."""
     last_line = 0.0
     while True:
-        recorder.sample_queue()
+        waiting, active = crowd.server("server_waiting"), crowd.server("server_active")
+        recorder.queue.append(
+            QueueSample(
+                t=recorder.now(),
+                waiting=crowd.total("waiting") if waiting is None else waiting,
+                active=crowd.total("active") if active is None else active,
+            )
+        )
         if recorder.now() - last_line >= 2:
             last_line = recorder.now()
             load_1min.append(os.getloadavg()[0])
+            await timeline.read(recorder.now())
             progress(
-                f"{recorder.now():5.0f}s  arrived {recorder.arrived}/{scenario.users}  "
-                f"waiting {recorder.waiting}  admitted {len(recorder.admissions)}  "
-                f"bought {recorder.outcomes['bought']}  errors {recorder.errors}"
+                f"{recorder.now():5.0f}s  arrived {crowd.total('arrived')}/{scenario.users}  "
+                f"waiting {crowd.total('waiting')}  admitted {crowd.total('admitted')}  "
+                f"bought {crowd.total('bought')}  errors {crowd.total('errors')}"
             )
         await asyncio.sleep(SAMPLE_SECONDS)
 
@@ -132,6 +151,9 @@ async def _judge(
     seconds: float,
     machine_note: str,
     load_1min: list[float],
+    cpu: list[ProcessCpu],
+    cpu_timeline: list[CpuSample],
+    served: list[RouteLatency],
 ) -> RunRecord:
     engine = create_async_engine(platform.database_url)
     redis = aioredis.Redis.from_url(platform.servers.redis.url)
@@ -156,12 +178,16 @@ async def _judge(
         requests=recorder.requests,
         errors=recorder.errors,
         admissions=sorted(recorder.admissions),
+        arrivals=sorted(recorder.arrivals),
         queue=recorder.queue,
         latencies_ms=recorder.latencies_ms,
         integrity=integrity,
         kafka=await kafka_figures(platform.servers.kafka.bootstrap, platform.topic_prefix),
         notes=NOTES,
         machine=describe_machine(load_1min, machine_note),
+        cpu=cpu,
+        cpu_timeline=cpu_timeline,
+        served=served,
     )
 
 
@@ -171,9 +197,10 @@ async def run_scenario(
     platform: Platform,
     progress: Progress,
     machine_note: str = "",
+    crowd_processes: int = CROWD_PROCESSES,
 ) -> Report:
     """The whole run; the platform is stopped whatever happens. `machine_note` says what else
-    ran on the machine, for the report."""
+    ran on the machine, for the report; the crowd runs in `crowd_processes` processes."""
     settings = CommonSettings()
     try:
         progress(f"starting the platform under {platform.run_dir}")
@@ -187,22 +214,49 @@ async def run_scenario(
         recorder = Recorder()
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
         load_1min: list[float] = []
-        sampler = asyncio.create_task(_sample(recorder, scenario, progress, load_1min))
+        sampler: asyncio.Task[None] | None = None
+
+        timeline: CpuTimeline | None = None
+
+        def on_counts(latest: Crowd) -> None:
+            nonlocal sampler, timeline
+            if sampler is None:
+                timeline = CpuTimeline(platform.process_groups(), latest.pids)
+                sampler = asyncio.create_task(
+                    _sample(latest, recorder, scenario, progress, load_1min, timeline)
+                )
+
+        before = await snapshot(platform.process_groups(), platform.ports)
+        runner_before = time.process_time()
         try:
-            await run_crowd(
+            crowd_cpu = await run_crowd(
                 SaleApi(platform.urls, scenario.event_id),
                 scenario,
-                settings,
                 recorder,
                 platform.run_id,
+                crowd_processes,
+                on_counts,
             )
         finally:
-            sampler.cancel()
+            if sampler is not None:
+                sampler.cancel()
         seconds = recorder.now()
+        runner = ProcessCpu(name="runner", seconds=round(time.process_time() - runner_before, 2))
+        after = await snapshot(platform.process_groups(), platform.ports)
+        cpu = sorted([*cpu_between(before, after), *crowd_cpu, runner], key=lambda p: -p.seconds)
         progress("crowd done; waiting for the platform to settle")
         await _settle(platform, scenario)
         record = await _judge(
-            platform, scenario, recorder, started_at, seconds, machine_note, load_1min
+            platform,
+            scenario,
+            recorder,
+            started_at,
+            seconds,
+            machine_note,
+            load_1min,
+            cpu,
+            timeline.samples if timeline is not None else [],
+            served_latency(before, after),
         )
         return write_report(record, scenario, results)
     finally:

@@ -7,12 +7,13 @@ Everything it sees goes to the Recorder; every wait is bounded by the scenario's
 """
 
 import asyncio
+import json
 import random
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 from ticketing.common.settings import CommonSettings
 
 from loadtest.crowd.behaviour import Plan, pick_plan
@@ -34,13 +35,30 @@ from loadtest.crowd.waiters import wait_on_socket
 from loadtest.scenarios import Scenario
 
 POLL_SECONDS = 1.0
-CONFIRM_POLL_SECONDS = 0.2
+# How often a buyer reads its reservation until payment settles it: every second, as the web
+# page does (services/ticketing/web/app.js). Every 0.2 s, the crowd's reads were a third of the
+# reservation service's CPU in the reference sale's rush, on the path of every hold.
+CONFIRM_POLL_SECONDS = 1.0
 HOLD_ATTEMPTS = 3
-# Requests in flight at once. More would queue inside httpx's connection pool, whose request
-# assignment is quadratic in its queue: with thousands waiting the crowd, not the platform,
-# became the bottleneck. A semaphore queues them for free.
+# Requests in flight at once per crowd process; the others wait on a semaphore.
 HTTP_CONNECTIONS = 256
+# aiohttp, not httpx: httpx took 1-2 ms of CPU a request, and the crowd, the busiest process of
+# a reference-5k run (55 % of the run's CPU), spent most of it there.
+TIMEOUT = aiohttp.ClientTimeout(total=30)
+KEEPALIVE_SECONDS = 3.0
 OUTCOME_OF_STATUS = {"CONFIRMED": "bought", "FAILED": "payment_failed", "PENDING": "unconfirmed"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A reply, read whole."""
+
+    status: int
+    body: bytes
+    etag: str | None
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
 class Refused(Exception):
@@ -54,7 +72,7 @@ class Refused(Exception):
 @dataclass
 class Buyer:
     api: SaleApi
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     scenario: Scenario
     settings: CommonSettings
     recorder: Recorder
@@ -68,26 +86,36 @@ class Buyer:
     ) -> Any:
         """The answer's body; raises Refused otherwise. `refusals` are answers the sale gives by
         design (a seat just taken, a place in line given up): they are not counted as errors."""
+        reply = await self.exchange(call, expected, refusals)
+        return reply.json() if reply.body else None
+
+    async def exchange(
+        self, call: Call, expected: tuple[int, ...] = (200, 201), refusals: tuple[int, ...] = ()
+    ) -> Answer:
+        """The answer, when its status is expected; raises Refused otherwise."""
         async with self.slots:
             started = time.monotonic()
             try:
-                reply = await self.http.request(
+                async with self.http.request(
                     call.method, call.url, json=call.json, headers=call.headers
-                )
-            except httpx.HTTPError as exc:
+                ) as response:
+                    reply = Answer(
+                        response.status, await response.read(), response.headers.get("ETag")
+                    )
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 self.recorder.answer(False)
                 self.recorder.failed(f"{call.step}: {type(exc).__name__}")
                 raise Refused(call.step, 0, type(exc).__name__) from exc
-        ok = reply.status_code in expected
-        by_design = reply.status_code in refusals
+        ok = reply.status in expected
+        by_design = reply.status in refusals
         self.recorder.answer(ok or by_design)
         if not ok and not by_design:
-            self.recorder.failed(f"{call.step}: HTTP {reply.status_code} {_detail(reply)}")
+            self.recorder.failed(f"{call.step}: HTTP {reply.status} {_detail(reply)}")
         if call.step in ("join", "hold"):
             self.recorder.latency(call.step, started)
         if not ok:
-            raise Refused(call.step, reply.status_code, _detail(reply))
-        return reply.json() if reply.content else None
+            raise Refused(call.step, reply.status, _detail(reply))
+        return reply
 
     async def sign_in(self) -> str:
         if self.scenario.login == "minted":
@@ -113,8 +141,15 @@ class Buyer:
         return None
 
     async def hold_seats(self, token: str, admission_token: str) -> str | None:
+        """Pick free seats on the map and hold them; when someone was faster, pick others, as
+        a person would: from the same map less the seats just lost, unless the map changed
+        (the seat service answers 304 to the map's ETag while it has not)."""
+        free: list[str] = []
+        etag: str | None = None
         for _ in range(HOLD_ATTEMPTS):
-            free = free_seat_ids(await self.call(self.api.free_seats(token)))
+            seat_map = await self.exchange(self.api.free_seats(token, etag), (200, 304))
+            if seat_map.status == 200:
+                free, etag = free_seat_ids(seat_map.json()), seat_map.etag
             if not free:
                 return None
             seats = self.rng.sample(free, min(self.scenario.seats_per_buyer, len(free)))
@@ -124,6 +159,7 @@ class Buyer:
                 )
             except Refused as refused:
                 if refused.status == 409:
+                    free = [seat for seat in free if seat not in seats]
                     continue
                 raise
             held = reservation_id(body)
@@ -174,26 +210,30 @@ class Buyer:
         return OUTCOME_OF_STATUS.get(status, status.lower())
 
 
-async def run_crowd(
+async def run_shard(
     api: SaleApi,
     scenario: Scenario,
     settings: CommonSettings,
     recorder: Recorder,
     run_id: str,
+    shard: int = 0,
+    shards: int = 1,
     seed: int = 7,
 ) -> None:
-    """Send the scenario's crowd; returns when every buyer finished or the time limit passed."""
+    """Send the people of the scenario's crowd whose index is `shard` modulo `shards`, each at
+    their arrival time counted from `recorder.started`; returns when each of them finished or
+    the time limit passed."""
     rng = random.Random(seed)
-    deadline = time.monotonic() + scenario.time_limit_seconds
-    limits = httpx.Limits(
-        max_connections=HTTP_CONNECTIONS, max_keepalive_connections=HTTP_CONNECTIONS
-    )
+    deadline = recorder.started + scenario.time_limit_seconds
     slots = asyncio.Semaphore(HTTP_CONNECTIONS)
-    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0)) as http:
+    # Idle connections are dropped before uvicorn's 5-s keep-alive ends them: reusing one the
+    # server is closing at that moment failed requests (ServerDisconnectedError) in a run.
+    connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS)
+    async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as http:
 
-        async def arrive(index: int, offset: float) -> None:
-            await asyncio.sleep(offset)
-            recorder.arrived += 1
+        async def arrive(index: int, offset: float, buyer_seed: float) -> None:
+            await asyncio.sleep(recorder.started + offset - time.monotonic())
+            recorder.arrive()
             buyer = Buyer(
                 api,
                 http,
@@ -201,7 +241,7 @@ async def run_crowd(
                 settings,
                 recorder,
                 Person(run_id, index),
-                random.Random(rng.random()),
+                random.Random(buyer_seed),
                 deadline,
                 slots,
             )
@@ -210,18 +250,17 @@ async def run_crowd(
             except Refused as refused:
                 recorder.outcome(f"refused at {refused}")
 
-        tasks = [
-            asyncio.create_task(arrive(i, offset))
-            for i, offset in enumerate(scenario.arrival.offsets())
-        ]
-        _, unfinished = await asyncio.wait(tasks, timeout=scenario.time_limit_seconds + 5)
+        # Every shard draws every person's seed, so a person behaves the same in any split.
+        people = [(i, offset, rng.random()) for i, offset in enumerate(scenario.arrival.offsets())]
+        tasks = [asyncio.create_task(arrive(*person)) for person in people[shard::shards]]
+        _, unfinished = await asyncio.wait(tasks, timeout=max(deadline + 5 - time.monotonic(), 0))
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
         recorder.outcomes["unfinished"] += len(unfinished)
 
 
-def _detail(reply: httpx.Response) -> str:
+def _detail(reply: Answer) -> str:
     """The refusal's reason, as FastAPI services put it in "detail", kept short for the report."""
     try:
         body = reply.json()

@@ -87,9 +87,12 @@ class SaleApi:
         """Join and watch; browsers cannot set headers on a WebSocket, so the token is a query."""
         return f"{_ws(self._line)}/ws?access_token={quote(token)}"
 
-    def free_seats(self, token: str) -> Call:
-        url = f"{self.urls.seat}/events/{self.event_id}/seats"
-        return Call("seats", "GET", url, None, _bearer(token))
+    def free_seats(self, token: str, etag: str | None = None) -> Call:
+        """The free seats' ids; with the ETag of the list the caller has, a 304 while it is
+        current."""
+        url = f"{self.urls.seat}/events/{self.event_id}/seats/free"
+        headers = {**_bearer(token), **({"If-None-Match": etag} if etag else {})}
+        return Call("seats", "GET", url, None, headers)
 
     def hold(self, token: str, admission_token: str, seat_ids: list[str]) -> Call:
         """Hold seats; payment then runs by itself over Kafka, so no pay call exists."""
@@ -167,8 +170,8 @@ def place_from_message(text: str | bytes) -> Place:
 
 
 def free_seat_ids(body: dict[str, Any]) -> list[str]:
-    """The free seats' ids from the seat service's {"seats": [{"id", "state", ...}]}."""
-    return [str(seat["id"]) for seat in body["seats"] if seat["state"] == "free"]
+    """The free seats' ids from the seat service's {"free": [id, ...]}."""
+    return [str(seat) for seat in body["free"]]
 
 
 def reservation_id(body: dict[str, Any]) -> str:

@@ -147,7 +147,7 @@ class Buyer(HttpUser):
             if body is not None and reservation_status(body) in TERMINAL_STATUSES:
                 self._step("confirm", started)
                 return
-            time.sleep(0.2)
+            time.sleep(1)  # as the web page reads its reservation
 
 
 def broken_thresholds(environment: Environment) -> list[str]:

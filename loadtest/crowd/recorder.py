@@ -23,6 +23,7 @@ class Recorder:
     outcomes: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
     admissions: list[float] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
     queue: list[QueueSample] = field(default_factory=list)
     reservations: dict[str, SeenReservation] = field(default_factory=dict)
@@ -49,6 +50,10 @@ class Recorder:
         if not ok:
             self.errors += 1
 
+    def arrive(self) -> None:
+        self.arrived += 1
+        self.arrivals.append(self.now())
+
     def admitted(self) -> None:
         self.admissions.append(self.now())
 
@@ -73,3 +78,17 @@ class Recorder:
 
     def outcome(self, name: str) -> None:
         self.outcomes[name] += 1
+
+    def merge(self, other: "Recorder") -> None:
+        """Add what another crowd process recorded (on the same clock) to this record."""
+        for step, values in other.latencies_ms.items():
+            self.latencies_ms.setdefault(step, []).extend(values)
+        self.outcomes.update(other.outcomes)
+        self.failures.update(other.failures)
+        self.admissions.extend(other.admissions)
+        self.arrivals.extend(other.arrivals)
+        self.positions.extend(other.positions)
+        self.reservations.update(other.reservations)
+        self.requests += other.requests
+        self.errors += other.errors
+        self.arrived += other.arrived

@@ -32,6 +32,32 @@ class KafkaFigures(BaseModel):
     dead_letters: int = 0
 
 
+class ProcessCpu(BaseModel):
+    """CPU seconds one process of the run spent while the crowd ran; for a service, by route and
+    background loop (`parts`)."""
+
+    name: str
+    seconds: float
+    parts: dict[str, float] = Field(default_factory=dict)
+
+
+class CpuSample(BaseModel):
+    """Cores each process used in the interval that ended `t` seconds after the crowd started."""
+
+    t: float
+    cores: dict[str, float]
+
+
+class RouteLatency(BaseModel):
+    """A service route while the crowd ran, as the service timed it: how many requests, and the
+    histogram bucket bound under which 95 % of them were answered (None: over the last bound)."""
+
+    service: str
+    route: str
+    requests: int
+    p95_under_ms: float | None
+
+
 class RunRecord(BaseModel):
     scenario: str
     started_at: str
@@ -45,12 +71,24 @@ class RunRecord(BaseModel):
     requests: int = 0
     errors: int = 0
     admissions: list[float] = Field(default_factory=list, description="seconds from start")
+    arrivals: list[float] = Field(
+        default_factory=list, description="when each person arrived, seconds from start"
+    )
     queue: list[QueueSample] = Field(default_factory=list)
     latencies_ms: dict[str, list[float]] = Field(default_factory=dict)
     integrity: Integrity = Field(default_factory=Integrity)
     kafka: KafkaFigures = Field(default_factory=KafkaFigures)
     notes: list[str] = Field(default_factory=list)
     machine: Machine | None = None
+    cpu: list[ProcessCpu] = Field(
+        default_factory=list, description="CPU seconds per process while the crowd ran"
+    )
+    cpu_timeline: list[CpuSample] = Field(
+        default_factory=list, description="cores per process, every two seconds"
+    )
+    served: list[RouteLatency] = Field(
+        default_factory=list, description="each service route's p95 as the service timed it"
+    )
 
     def save(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=1))

@@ -8,6 +8,7 @@ from ticketing.common.sale_config import (
     SaleConfig,
     delete_sale_config,
     read_sale_config,
+    shortest_session_seconds,
     write_sale_config,
 )
 
@@ -20,11 +21,17 @@ CLOSED_MESSAGE = "This sale has closed."
 def sale_config(
     event_id: str, spec: TicketEventSpec, phase: Phase, tps: float, message: str | None = None
 ) -> SaleConfig:
+    """The configuration for the admission rate `tps` in effect. The API server refuses a
+    session too short for the cap and the rate (the CRD's rule); one stored before that rule
+    existed gets the shortest session that keeps it (common.sale_config)."""
+    admission = spec.admission
     return SaleConfig(
         event_id=event_id,
         tps=tps,
-        max_active=spec.admission.max_active,
-        session_ttl_seconds=spec.admission.session_ttl_seconds,
+        max_active=admission.max_active,
+        session_ttl_seconds=max(
+            admission.session_ttl_seconds, shortest_session_seconds(admission.max_active, tps)
+        ),
         hold_ttl_seconds=spec.holds.ttl_seconds,
         opens_at=spec.sale.opens_at,
         closes_at=spec.sale.closes_at,

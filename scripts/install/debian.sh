@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local platform runs: Redis and MariaDB servers, and the
-# Chromium the browser test of the web page drives headless.
+# Chromium the browser test of the web page drives headless. With package names as arguments,
+# only those (sale.sh: the servers alone).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(redis-server mariadb-server mariadb-client chromium)
+[ $# -gt 0 ] && PACKAGES=("$@")
 if [ -n "${TICKETING_EXTRA_DEBIAN_PACKAGES:-}" ]; then
     read -r -a extra <<<"$TICKETING_EXTRA_DEBIAN_PACKAGES"
     PACKAGES+=("${extra[@]}")

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import APIRouter, FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+from ticketing.common.cpu import start_accounting
 from ticketing.common.http import ReadinessCheck, create_app
 from ticketing.common.kafka import make_producer
 from ticketing.common.resources import (
@@ -157,6 +159,49 @@ async def test_entry_point_serves_and_logs_json_lines_with_the_request_id(
     assert access[0]["service"] == "user"
 
 
+def _cpu_parts(metrics: str) -> dict[str, float]:
+    return {
+        sample.labels["part"]: sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "ticketing_cpu_seconds_total"
+    }
+
+
+async def test_cpu_accounting_charges_each_route_its_own_cpu_seconds(
+    stack: LocalStack, migrated_database: str
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        **stack.env(),
+        "TICKETING_DATABASE_URL": migrated_database,
+        "TICKETING_CPU_ACCOUNTING": "true",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ticketing", "user", "--port", str(port), env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            await _wait_healthy(client, process)
+            before = _cpu_parts((await client.get("/metrics")).text)
+            for _ in range(200):
+                assert (await client.get("/readyz")).status_code == 200
+            await client.get("/users/me")
+            after = _cpu_parts((await client.get("/metrics")).text)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 20)
+    ready = after["GET /readyz"] - before.get("GET /readyz", 0.0)
+    # 200 readiness checks, each a Redis PING and a SELECT 1: well over a millisecond of CPU,
+    # and far more than the one refused /users/me.
+    assert ready > 0.001
+    assert ready > after["GET /users/me"]
+    # A request is charged to its route once answered, even one that served the figures.
+    assert after["GET /metrics"] > 0
+
+
 async def test_a_burst_beyond_the_redis_pool_waits_for_connections_instead_of_failing(
     stack: LocalStack,
 ) -> None:
@@ -167,3 +212,16 @@ async def test_a_burst_beyond_the_redis_pool_waits_for_connections_instead_of_fa
             *(client.blpop([f"chassis-burst-{i}"], timeout=0.2) for i in range(burst))
         )
     assert results == [None] * burst
+
+
+def test_cpu_accounting_lets_asyncio_run_wind_down() -> None:
+    async def pages() -> AsyncIterator[int]:
+        yield 1
+        yield 2
+
+    async def main() -> None:
+        start_accounting()
+        # Left open: asyncio.run closes it in a task made once the main task has finished.
+        await anext(pages())
+
+    asyncio.run(main())

@@ -1,5 +1,7 @@
 """The seat service: venues and seat maps, and a sale's seat inventory in Redis."""
 
+import asyncio
+
 import httpx
 import pytest
 import redis.asyncio as aioredis
@@ -187,3 +189,81 @@ async def test_readyz_names_redis_when_it_is_unreachable(
     response = await broken.get("/readyz")
     assert response.status_code == 503
     assert list(response.json()["failed"]) == ["redis"]
+
+
+async def _hgetall_calls(redis_client: aioredis.Redis) -> int:
+    stats = await redis_client.info("commandstats")
+    return int(stats.get("cmdstat_hgetall", {}).get("calls", 0))
+
+
+async def test_many_buyers_looking_at_the_map_share_one_read_and_see_a_hold_within_its_age(
+    events: httpx.AsyncClient,
+    seats: httpx.AsyncClient,
+    admin: dict[str, str],
+    settings: CommonSettings,
+    redis_client: aioredis.Redis,
+) -> None:
+    await _sale(events, seats, admin, rows=40)
+    await seats.post("/events/gig/inventory", headers=admin)
+    reads_before = await _hgetall_calls(redis_client)
+
+    maps = await asyncio.gather(*(seats.get("/events/gig/seats") for _ in range(100)))
+
+    assert {m.status_code for m in maps} == {200}
+    assert len({m.content for m in maps}) == 1
+    # One read of 200 seats served the hundred callers (a second if the interval ran out).
+    assert await _hgetall_calls(redis_client) - reads_before <= 2
+    key = SaleKeys(settings.redis_key_prefix, "gig").seats
+    await redis_client.hset(key, "r1-s1", "held:res-1")
+    await asyncio.sleep(SeatSettings().seat_map_max_age_seconds)
+    status = (await seats.get("/events/gig/seats")).json()
+    assert status["counts"]["held"] == 1
+
+
+async def test_a_caller_with_the_current_map_gets_304_and_a_changed_map_in_full(
+    events: httpx.AsyncClient,
+    seats: httpx.AsyncClient,
+    admin: dict[str, str],
+    settings: CommonSettings,
+    redis_client: aioredis.Redis,
+) -> None:
+    await _sale(events, seats, admin)
+    await seats.post("/events/gig/inventory", headers=admin)
+    first = await seats.get("/events/gig/seats")
+    etag = first.headers["etag"]
+
+    same = await seats.get("/events/gig/seats", headers={"If-None-Match": etag})
+
+    assert (same.status_code, same.content, same.headers["etag"]) == (304, b"", etag)
+    key = SaleKeys(settings.redis_key_prefix, "gig").seats
+    await redis_client.hset(key, "r1-s1", "sold:res-2")
+    await asyncio.sleep(SeatSettings().seat_map_max_age_seconds)
+    changed = await seats.get("/events/gig/seats", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert changed.json()["counts"]["sold"] == 1
+
+
+async def test_the_free_seats_view_lists_only_free_ids_and_shrinks_as_seats_are_taken(
+    events: httpx.AsyncClient,
+    seats: httpx.AsyncClient,
+    admin: dict[str, str],
+    settings: CommonSettings,
+    redis_client: aioredis.Redis,
+) -> None:
+    await _sale(events, seats, admin)
+    await seats.post("/events/gig/inventory", headers=admin)
+    key = SaleKeys(settings.redis_key_prefix, "gig").seats
+    await redis_client.hset(key, mapping={"r1-s1": "held:res-1", "r1-s2": "sold:res-2"})
+
+    free = await seats.get("/events/gig/seats/free")
+
+    body = free.json()
+    assert body["counts"] == {"free": 18, "held": 1, "sold": 1, "unknown": 0}
+    assert len(body["free"]) == 18
+    assert {"r1-s1", "r1-s2"}.isdisjoint(body["free"]) and "r1-s3" in body["free"]
+    # A few bytes a seat, against the whole map's section, row, number and price tier.
+    assert len(free.content) * 3 < len((await seats.get("/events/gig/seats")).content)
+    etag = free.headers["etag"]
+    same = await seats.get("/events/gig/seats/free", headers={"If-None-Match": etag})
+    assert same.status_code == 304

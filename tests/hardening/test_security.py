@@ -1,6 +1,7 @@
 """Attacks on the front doors: stolen or forged tokens, role escalation, oversized bodies, and
 secrets that must never reach a password column or a log line."""
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +26,7 @@ from ticketing.reservation.app import create_app as create_reservation_app
 from ticketing.reservation.service import ReservationService
 
 from tests.core.conftest import Serve
-from tests.core.factories import PASSWORD, bearer, sign_up_and_log_in, user_token
+from tests.core.factories import PASSWORD, admin_token, bearer, sign_up_and_log_in, user_token
 from tests.core.sale_kit import make_sale, reservation_settings
 from tests.hardening.apps import APPS
 
@@ -97,6 +98,21 @@ async def test_forged_or_expired_login_token_is_refused_with_401_and_a_reason(
     assert response.status_code == 401
     assert reason in response.json()["detail"]
     assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_a_login_token_accepted_before_is_refused_once_it_has_expired(
+    serve: Serve, settings: CommonSettings, migrated_database: str
+) -> None:
+    events = await serve(APPS["event"](settings))
+    short = settings.model_copy(update={"jwt_ttl_seconds": 2})
+    token = bearer(admin_token(short))
+    assert (await events.post("/events", json={"title": "x"}, headers=token)).status_code != 401
+
+    await asyncio.sleep(2.1)
+
+    # Checked tokens are remembered, but never past their expiry.
+    response = await events.post("/events", json={"title": "x"}, headers=token)
+    assert (response.status_code, response.json()["detail"]) == (401, "token expired")
 
 
 ADMIN_ROUTES = [

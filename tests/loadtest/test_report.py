@@ -24,6 +24,13 @@ def test_clean_run_passes_and_writes_markdown_plots_and_record(tmp_path: Path) -
         assert (tmp_path / plot).read_bytes().startswith(PNG_SIGNATURE)
         assert f"({plot})" in text
     assert (tmp_path / "run.json").exists()
+    assert "| queue | 4.0 | 0.20 | 66.7% |" in text
+    assert "- POST /sales/{event_id}/queue: 3.00 (100%)" in text
+    assert "| 2 | 5-15 | 200 | 200 | 0.0% |" in text
+    assert "| queue | POST /sales/{event_id}/queue | 300 | 10 |" in text
+    assert "| queue | GET /sales/{event_id}/queue | 9 | over the last bucket |" in text
+    assert RunRecord.load(tmp_path / "run.json").served[1].p95_under_ms is None
+    assert "The busiest 10 s (6-16 s), 0.85 cores together: queue 0.80, redis 0.05." in text
 
 
 def test_admission_rate_is_measured_only_while_people_wait() -> None:
@@ -53,6 +60,11 @@ def test_admission_rate_is_not_judged_while_the_active_cap_is_full() -> None:
             make_run(admitted_per_second=5),
             "admitted 5.0/s against 10/s configured (50.0% off, tolerance 10%)",
             id="admits-too-slowly",
+        ),
+        pytest.param(
+            make_run(arrival_delay=1.0),
+            "stage 1 brought 32 people against 50 (36.0% off, tolerance 2%)",
+            id="crowd-fell-behind-its-ramp",
         ),
     ],
 )

@@ -8,6 +8,7 @@ from ticketing.common.sale_config import Phase
 from ticketing_operator.adaptive import plan_admission
 from ticketing_operator.figures import QueueFigures, SeatFigures
 from ticketing_operator.phase import sale_phase
+from ticketing_operator.runtime import sale_config
 from ticketing_operator.scaling import plan_workers
 
 from tests.operator.factories import make_spec
@@ -116,3 +117,12 @@ def test_fixed_admission_keeps_the_spec_tps() -> None:
     plan = plan_admission(spec.admission, spec.retry_workers, 150, Phase.ON_SALE, idle, 0)
 
     assert (plan.tps, plan.reason) == (100, "fixed by spec.admission.tps")
+
+
+def test_a_session_too_short_for_a_full_cap_is_lengthened_so_the_last_admitted_can_hold() -> None:
+    # Stored before the API server's rule existed: 1,000 admitted at 10/s and 30 s tokens.
+    short = make_spec(admission={"tps": 10, "maxActive": 1000, "sessionTTLSeconds": 30})
+    assert sale_config("gig", short, Phase.ON_SALE, 10).session_ttl_seconds == 120
+    # Adaptive admission slowing to 5/s needs longer still; a long enough session is kept.
+    assert sale_config("gig", short, Phase.ON_SALE, 5).session_ttl_seconds == 220
+    assert sale_config("gig", make_spec(), Phase.ON_SALE, 100).session_ttl_seconds == 300

@@ -267,6 +267,23 @@ async def test_sold_out_sale_moves_phase_and_posts_an_event(
             "must be at least spec.admission.tps",
         ),
         (
+            {"admission": {"tps": 10, "maxActive": 1000, "sessionTTLSeconds": 119}},
+            "spec.admission.sessionTTLSeconds",
+            "must be at least maxActive / tps (minTps when adaptive) + 20",
+        ),
+        (
+            {
+                "admission": {
+                    "tps": 100,
+                    "maxActive": 1000,
+                    "sessionTTLSeconds": 60,
+                    "adaptive": {"enabled": True, "minTps": 20, "maxTps": 200},
+                }
+            },
+            "spec.admission.sessionTTLSeconds",
+            "must be at least maxActive / tps (minTps when adaptive) + 20",
+        ),
+        (
             {
                 "sale": {
                     "opensAt": "2027-01-01T12:00:00Z",
@@ -287,7 +304,15 @@ async def test_sold_out_sale_moves_phase_and_posts_an_event(
             "greater than or equal to 1",
         ),
     ],
-    ids=["tps-zero", "cap-below-tps", "closes-before-opens", "no-rows", "no-seats-per-row"],
+    ids=[
+        "tps-zero",
+        "cap-below-tps",
+        "token-expires-before-a-full-cap-is-served",
+        "token-expires-before-a-full-cap-is-served-at-min-tps",
+        "closes-before-opens",
+        "no-rows",
+        "no-seats-per-row",
+    ],
 )
 def test_invalid_ticketevent_is_refused_naming_the_field(
     kube_namespace: str,

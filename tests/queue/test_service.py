@@ -104,3 +104,20 @@ async def test_http_join_and_poll_keep_one_place(
         metrics = (await client.get("/metrics")).text
         assert "ticketing_queue_token_rejections_total" in metrics
         assert "ticketing_queue_waiting" in metrics
+
+
+async def test_a_session_that_ran_out_before_the_admission_round_is_not_reported_admitted(
+    settings: CommonSettings, queue: SaleQueue, redis_client: aioredis.Redis
+) -> None:
+    # No admission worker, so nothing removes the ended session from the active set.
+    quiet = make_queue_settings(settings, queue_run_admission=False)
+    await publish_sale(redis_client, queue)
+    await redis_client.zadd(queue.keys.active, {"frank": 1.0})
+    headers = {"Authorization": f"Bearer {login_token(quiet, 'frank')}"}
+    async with (
+        running_queue_service(quiet) as base,
+        httpx.AsyncClient(base_url=base, headers=headers) as client,
+    ):
+        polled = await client.get("/sales/spring-concert/queue")
+    # Not "admitted" without a token to hold with: the admission and its place are spent.
+    assert polled.json()["type"] == "none"

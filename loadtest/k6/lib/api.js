@@ -45,9 +45,9 @@ export class SaleApi {
   }
 
   freeSeats(token) {
-    const reply = http.get(`${this.urls.seat}/events/${this.eventId}/seats`, tagged(bearer(token), "seats"));
+    const reply = http.get(`${this.urls.seat}/events/${this.eventId}/seats/free`, tagged(bearer(token), "seats"));
     if (reply.status !== 200) return [];
-    return reply.json("seats").filter((seat) => seat.state === "free").map((seat) => String(seat.id));
+    return reply.json("free").map(String);
   }
 
   // Payment then runs by itself over Kafka: there is no pay call.

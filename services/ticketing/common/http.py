@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ticketing.common.cpu import name_current_task, start_accounting
 from ticketing.common.errors import TemporaryError
 from ticketing.common.observability import observe_request, request_id_var
 from ticketing.common.settings import CommonSettings
@@ -57,6 +58,8 @@ def create_app(
 
     @asynccontextmanager
     async def chassis_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.cpu_accounting:
+            start_accounting()
         async with lifespan(app) as checks:
             app.state.readiness = dict(checks)
             log.info("service started", extra={"dependencies": sorted(checks)})
@@ -146,6 +149,9 @@ class RequestContextMiddleware:
         self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, _naming_task(scope, send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -160,6 +166,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
+                name_current_task(f"{scope['method']} {_route_template(scope)}")
                 message["headers"] = [
                     *message.get("headers", []),
                     (REQUEST_ID_HEADER.lower().encode(), request_id.encode()),
@@ -235,6 +242,21 @@ def _incoming_request_id(scope: Scope) -> str | None:
             if 0 < len(text) <= 128 and text.isprintable():
                 return text
     return None
+
+
+def _naming_task(scope: Scope, send: Send) -> Send:
+    """A WebSocket's send that charges the socket's task to its route on the first message
+    (the accept or the refusal), when the route is known."""
+    named = False
+
+    async def send_naming(message: Message) -> None:
+        nonlocal named
+        if not named:
+            named = True
+            name_current_task(f"WS {_route_template(scope)}")
+        await send(message)
+
+    return send_naming
 
 
 def _route_template(scope: Scope) -> str:

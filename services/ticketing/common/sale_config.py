@@ -6,6 +6,7 @@ reaches a running sale within seconds, without a restart.
 """
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -15,6 +16,27 @@ from pydantic import BaseModel, Field, model_validator
 from redis.typing import EncodableT, FieldT
 
 from ticketing.common.redis_keys import SaleKeys
+
+# The least time an admitted person is given to pick seats and hold them, on top of the wait
+# for service that the rule below allows for.
+SHOPPING_SECONDS = 20
+
+
+def shortest_session_seconds(max_active: int, tps: float) -> int:
+    """The shortest session (= admission token lifetime) with which an admitted person can
+    always hold before the token expires, whatever the crowd:
+
+        session_ttl_seconds >= max_active / tps + SHOPPING_SECONDS
+
+    The admission rate is the rate the platform is sized to serve admitted people at, and the
+    cap lets `max_active` of them in at once (a full cap freed together, or admitted in one
+    go). Served at `tps`, the last of them is reached `max_active / tps` seconds after being
+    admitted and must still hold a valid token then, with time left to pick seats. The crowd's
+    size does not enter: only admitted people shop, and never more than the cap. Nor does the
+    hold's TTL: the token is checked once, when the seats are held, and the hold then runs on
+    its own TTL through payment, which needs no token.
+    """
+    return math.ceil(max_active / tps + SHOPPING_SECONDS)
 
 
 class Phase(StrEnum):

@@ -40,6 +40,8 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     # No API takes more than a few KiB; larger bodies are refused with 413 before parsing.
     max_request_bytes: int = 64 * 1024
+    # CPU seconds per route and background loop on /metrics (ticketing.common.cpu).
+    cpu_accounting: bool = False
 
     @model_validator(mode="after")
     def _refuse_local_secrets_in_production(self) -> Self:

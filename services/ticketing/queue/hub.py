@@ -141,6 +141,10 @@ class Hub:
             token = await view.queue.admission_token(self.settings, user_id)
             if token is not None:
                 return Place(PlaceState.ADMITTED), {"type": "admitted", "token": token}
+            if place.state is PlaceState.ADMITTED:
+                # The session ran out before the next admission round removed it: no token is
+                # left to give, and the place in line was spent.
+                return Place(PlaceState.NONE), {"type": PlaceState.NONE.value}
         if place.state is PlaceState.WAITING and place.ticket is not None:
             ahead = max(0, (position(state, place.ticket) or 1) - 1)
             return place, {

@@ -32,7 +32,9 @@ def create_app(
             app.state.engine = engine
             app.state.redis = redis
             app.state.event_client = event_client
-            app.state.seat_maps = SeatMaps()
+            app.state.seat_maps = SeatMaps(
+                engine, redis, settings.redis_key_prefix, settings.seat_map_max_age_seconds
+            )
             yield {"database": database_ready(engine, ["core"]), "redis": redis_ready(redis)}
 
     return create_service_app(

@@ -128,3 +128,11 @@ class EventSeats(SQLModel):
     venue_id: str
     counts: dict[SeatState, int]
     seats: list[SeatStatus]
+
+
+class FreeSeats(SQLModel):
+    """The sale's free seats alone, by id: what a buyer picks from, a few bytes a seat."""
+
+    event_id: str
+    counts: dict[SeatState, int]
+    free: list[str]

@@ -1,8 +1,7 @@
 """Venues and their seat maps; a sale's seat inventory and its live status."""
 
-from collections import Counter
+from typing import Any
 
-import orjson
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy.dialects.mysql import insert
 from sqlalchemy.exc import IntegrityError
@@ -12,20 +11,20 @@ from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.sqltypes import utcnow
 from ticketing.seat.deps import AdminUser, EventClientDep, RedisDep, SessionDep, SettingsDep
 from ticketing.seat.events_client import EventNotFound, venue_of_event
-from ticketing.seat.inventory import load_free_seats, seat_states
+from ticketing.seat.inventory import load_free_seats
 from ticketing.seat.layout import seat_map
 from ticketing.seat.models import (
     EventSeats,
+    FreeSeats,
     Inventory,
     InventoryLoaded,
-    SeatState,
     Venue,
     VenueCreate,
     VenueLayout,
     VenuePublic,
     VenuePut,
 )
-from ticketing.seat.seat_maps import SeatMaps
+from ticketing.seat.seat_maps import Body, SeatMaps, SeatStatus
 
 router = APIRouter()
 
@@ -130,29 +129,49 @@ async def load_inventory(
     return InventoryLoaded(event_id=event_id, venue_id=venue.id, seats=len(seats), added=added)
 
 
+def _answer(request: Request, body: Body) -> Response:
+    headers = {"ETag": body.etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == body.etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(body.content, media_type="application/json", headers=headers)
+
+
+async def _seat_status(request: Request, event_id: str) -> SeatStatus:
+    seat_maps: SeatMaps = request.app.state.seat_maps
+    seats = await seat_maps.status(event_id)
+    if seats is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no seat inventory for this event")
+    return seats
+
+
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "the caller has this body already (If-None-Match)"}
+}
+_FRESHNESS = (
+    "At most TICKETING_SEAT_MAP_MAX_AGE_SECONDS old (one Redis read per interval, shared by "
+    "every caller). Send the ETag back as If-None-Match: an unchanged answer is a 304."
+)
+
+
 @router.get(
     "/events/{event_id}/seats",
     tags=["inventory"],
     summary="Every seat of the sale with its state: free, held or sold",
+    description=_FRESHNESS,
     response_model=EventSeats,
+    responses=_NOT_MODIFIED,
 )
-async def event_seats(
-    event_id: str, request: Request, session: SessionDep, redis: RedisDep, settings: SettingsDep
-) -> Response:
-    seat_maps: SeatMaps = request.app.state.seat_maps
-    sale = await seat_maps.of_sale(session, event_id)
-    if sale is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no seat inventory for this event")
-    states = await seat_states(redis, SaleKeys(settings.redis_key_prefix, event_id))
-    # The busiest read of a sale: plain dicts and orjson, not a thousand validated models.
-    seats = [
-        {**seat, "state": states.get(str(seat["id"]), SeatState.UNKNOWN)} for seat in sale.seats
-    ]
-    counts = Counter(seat["state"] for seat in seats)
-    body = {
-        "event_id": event_id,
-        "venue_id": sale.venue_id,
-        "counts": {state.value: counts.get(state, 0) for state in SeatState},
-        "seats": seats,
-    }
-    return Response(orjson.dumps(body), media_type="application/json")
+async def event_seats(event_id: str, request: Request) -> Response:
+    return _answer(request, (await _seat_status(request, event_id)).full)
+
+
+@router.get(
+    "/events/{event_id}/seats/free",
+    tags=["inventory"],
+    summary="The ids of the sale's free seats, and the counts per state",
+    description=_FRESHNESS,
+    response_model=FreeSeats,
+    responses=_NOT_MODIFIED,
+)
+async def free_seats(event_id: str, request: Request) -> Response:
+    return _answer(request, (await _seat_status(request, event_id)).free)
