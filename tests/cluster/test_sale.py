@@ -8,7 +8,8 @@ import base64
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,8 +22,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing.common.settings import CommonSettings
 from ticketing_cluster.forward import port_forward
 
-from loadtest.crowd.buyers import run_crowd
 from loadtest.crowd.client import SaleApi, ServiceUrls
+from loadtest.crowd.processes import run_crowd
 from loadtest.crowd.recorder import Recorder
 from loadtest.integrity import check_integrity
 from loadtest.report.machine import describe_machine
@@ -87,6 +88,20 @@ spec:
     raise AssertionError(f"the operator did not open {event_id} within 120 s: {status}")
 
 
+@contextmanager
+def crowd_environment(variables: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 async def settle(engine_url: str, event_id: str, hold_ttl_seconds: float) -> None:
     engine = create_async_engine(engine_url)
     deadline = time.monotonic() + hold_ttl_seconds + SETTLE_GRACE_SECONDS
@@ -120,7 +135,9 @@ async def play_smoke_sale(
     smoke = named_scenario("smoke")
     event_id = f"cluster-smoke-{uuid.uuid4().hex[:6]}"
     open_sale(kind_cluster, event_id, smoke.seats)
-    settings = CommonSettings(jwt_secret=SecretStr(secret_value(kind_cluster, "jwt-secret")))
+    # The crowd's processes mint login tokens with the cluster's key, from their environment.
+    jwt_secret = secret_value(kind_cluster, "jwt-secret")
+    settings = CommonSettings(jwt_secret=SecretStr(jwt_secret))
     database_url = secret_value(kind_cluster, "database-url")
     context, namespace = kind_cluster.target.context, kind_cluster.namespace
     recorder = Recorder()
@@ -136,9 +153,11 @@ async def play_smoke_sale(
                 user=origin, queue=origin, event=origin, seat=origin, reservation=origin
             )
             crowd = run_crowd(
-                SaleApi(urls, event_id), smoke, settings, recorder, uuid.uuid4().hex[:8]
-            )
-            await asyncio.gather(crowd, *([during()] if during else []))
+                SaleApi(urls, event_id), smoke, recorder, uuid.uuid4().hex[:8],
+                processes=1, on_counts=lambda _: None,
+            )  # fmt: skip
+            with crowd_environment({"TICKETING_JWT_SECRET": jwt_secret}):
+                await asyncio.gather(crowd, *([during()] if during else []))
             seconds = recorder.now()
             load_1min = [os.getloadavg()[0]]
             local_database = (

@@ -41,7 +41,8 @@ def test_a_deleted_sale_and_an_uninstalled_release_leave_nothing_stuck(kind_clus
         lambda: bool(kind_cluster.get("te", "goodbye")["metadata"].get("finalizers")),
     )
 
-    kind_cluster.kubectl("delete", "te", "goodbye", "--wait=true", "--timeout=120s")
+    # Every sale, the sample that `./dev cluster up` applied among them.
+    kind_cluster.kubectl("delete", "te", "--all", "--wait=true", "--timeout=120s")
     kind_cluster.helm("uninstall", kind_cluster.release, "--wait", "--timeout", "300s")
 
     assert kind_cluster.get("te")["items"] == []

@@ -55,4 +55,4 @@ def port_forward(
         yield local
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)
