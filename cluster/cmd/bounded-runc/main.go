@@ -62,21 +62,15 @@ func specOf(args []string) (path string, inProcess bool, ok bool) {
 	process := ""
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
+		if value, taken, found := flagValue(args, i, "bundle", "b"); found {
+			bundle, i = value, i+taken
+			continue
+		}
+		if value, taken, found := flagValue(args, i, "process", "p"); found {
+			process, i = value, i+taken
+			continue
+		}
 		switch {
-		case arg == "--bundle" || arg == "-b":
-			if i+1 < len(args) {
-				bundle = args[i+1]
-				i++
-			}
-		case strings.HasPrefix(arg, "--bundle="):
-			bundle = strings.TrimPrefix(arg, "--bundle=")
-		case arg == "--process" || arg == "-p":
-			if i+1 < len(args) {
-				process = args[i+1]
-				i++
-			}
-		case strings.HasPrefix(arg, "--process="):
-			process = strings.TrimPrefix(arg, "--process=")
 		case command == "" && !strings.HasPrefix(arg, "-"):
 			command = arg
 		case command == "" && takesValue(arg):
@@ -90,6 +84,22 @@ func specOf(args []string) (path string, inProcess bool, ok bool) {
 		return process, true, true
 	}
 	return "", false, false
+}
+
+// flagValue reads the flag --long (or -short) at args[i], as "--long value" or
+// "--long=value"; taken is how many arguments after args[i] it used.
+func flagValue(args []string, i int, long, short string) (value string, taken int, found bool) {
+	arg := args[i]
+	switch {
+	case arg == "--"+long || arg == "-"+short:
+		if i+1 < len(args) {
+			return args[i+1], 1, true
+		}
+		return "", 0, true
+	case strings.HasPrefix(arg, "--"+long+"="):
+		return strings.TrimPrefix(arg, "--"+long+"="), 0, true
+	}
+	return "", 0, false
 }
 
 // takesValue tells whether one of runc's global flags is followed by its value.
