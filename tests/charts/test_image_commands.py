@@ -27,8 +27,9 @@ STARTUP_SECONDS = 60
 
 def builder_stage() -> list[dockerfile.Command]:
     parsed = dockerfile.parse_file(str(ROOT / "Dockerfile"))
+    first = min(i for i, c in enumerate(parsed) if c.cmd == "FROM")
     final = max(i for i, c in enumerate(parsed) if c.cmd == "FROM")
-    return list(parsed[1:final])
+    return list(parsed[first + 1 : final])
 
 
 def replay(stage: list[dockerfile.Command], into: Path, overrides: dict[str, str]) -> None:
@@ -37,6 +38,7 @@ def replay(stage: list[dockerfile.Command], into: Path, overrides: dict[str, str
     bin_dir.mkdir()
     # The image's `python` is the base image's interpreter, not a virtualenv's.
     (bin_dir / "python").symlink_to(sys._base_executable)
+    (bin_dir / "python3").symlink_to(sys._base_executable)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": os.environ.get("HOME", str(into))}
     workdir = into
     for command in stage:
@@ -47,12 +49,22 @@ def replay(stage: list[dockerfile.Command], into: Path, overrides: dict[str, str
         elif command.cmd == "WORKDIR":
             workdir = into / command.value[0].lstrip("/")
             workdir.mkdir(parents=True, exist_ok=True)
+        elif command.cmd == "ARG":
+            # A build argument without a value on the command line: the replay passes none.
+            continue
         elif command.cmd == "COPY":
-            source, target = ROOT / command.value[0], workdir / command.value[1]
-            if source.is_dir():
-                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy(source, target)
+            *sources, destination = command.value
+            target = workdir / destination
+            into_directory = len(sources) > 1 or destination.endswith("/")
+            for source in (m for pattern in sources for m in sorted(ROOT.glob(pattern))):
+                if source.is_dir():
+                    shutil.copytree(source, target, dirs_exist_ok=True,
+                                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+                elif into_directory:
+                    target.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(source, target / source.name)
+                else:
+                    shutil.copy(source, target)
         elif command.cmd == "RUN":
             result = subprocess.run(
                 ["/bin/sh", "-c", command.value[0]],
@@ -76,7 +88,7 @@ def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # layer small): it changes how fast packages arrive, not which.
     cache = Path(os.environ.get("TICKETING_CACHE", Path.home() / ".cache" / "ticketing"))
     overrides = {"VIRTUAL_ENV": str(venv), "WHEEL_DIR": str(root / "wheels"),
-                 "PIP_CACHE_DIR": str(cache / "pip")}  # fmt: skip
+                 "PIP_CACHE_DIR": str(cache / "pip"), "PIP_FIND_LINKS": str(root / "src")}  # fmt: skip
     replay(builder_stage(), root, overrides)
     return venv
 
