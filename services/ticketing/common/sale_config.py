@@ -16,6 +16,10 @@ from redis.typing import EncodableT, FieldT
 
 from ticketing.common.redis_keys import SaleKeys
 
+# What one buyer may hold and buy together in a sale unless the TicketEvent says otherwise: as
+# many seats as one hold takes.
+DEFAULT_MAX_SEATS_PER_BUYER = 4
+
 
 class Phase(StrEnum):
     SCHEDULED = "Scheduled"
@@ -31,6 +35,11 @@ class SaleConfig(BaseModel):
     max_active: int = Field(gt=0, description="admitted sessions allowed at once")
     session_ttl_seconds: int = Field(default=300, gt=0)
     hold_ttl_seconds: int = Field(default=300, gt=0)
+    max_seats_per_buyer: int = Field(
+        default=DEFAULT_MAX_SEATS_PER_BUYER,
+        gt=0,
+        description="seats one buyer may hold and buy together in this sale",
+    )
     opens_at: datetime
     closes_at: datetime
     pre_queue_minutes: int = Field(default=30, ge=0)

@@ -5,7 +5,12 @@ from fastapi import APIRouter, HTTPException, status
 from ticketing.common.auth_deps import CurrentUser
 from ticketing.common.errors import DomainError, TemporaryError
 from ticketing.reservation.deps import HoldingUser, ServiceDep
-from ticketing.reservation.holds import EventNotOnSale, SeatsTaken, UnknownSeats
+from ticketing.reservation.holds import (
+    EventNotOnSale,
+    PurchaseLimitReached,
+    SeatsTaken,
+    UnknownSeats,
+)
 from ticketing.reservation.lifecycle import TransitionRefused
 from ticketing.reservation.models import Reservation, ReservationPublic, ReservationRequest
 from ticketing.reservation.service import ReservationNotFound
@@ -17,6 +22,7 @@ STATUS_OF: list[tuple[type[DomainError], int]] = [
     (ReservationNotFound, status.HTTP_404_NOT_FOUND),
     (UnknownSeats, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (SeatsTaken, status.HTTP_409_CONFLICT),
+    (PurchaseLimitReached, status.HTTP_409_CONFLICT),
     (TransitionRefused, status.HTTP_409_CONFLICT),
     (TemporaryError, status.HTTP_503_SERVICE_UNAVAILABLE),
 ]
