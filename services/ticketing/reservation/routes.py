@@ -1,10 +1,10 @@
 """HTTP routes: hold seats, read, and cancel a reservation."""
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 
 from ticketing.common.auth_deps import CurrentUser
 from ticketing.common.errors import DomainError, TemporaryError
-from ticketing.reservation.deps import HoldingUser, ServiceDep
+from ticketing.reservation.deps import AdmittedUser, ServiceDep
 from ticketing.reservation.holds import (
     EventNotOnSale,
     PurchaseLimitReached,
@@ -14,6 +14,7 @@ from ticketing.reservation.holds import (
 from ticketing.reservation.lifecycle import TransitionRefused
 from ticketing.reservation.models import Reservation, ReservationPublic, ReservationRequest
 from ticketing.reservation.service import ReservationNotFound
+from ticketing.reservation.settings import ReservationSettings
 
 router = APIRouter(tags=["reservations"])
 
@@ -43,8 +44,16 @@ def _public(reservation: Reservation) -> ReservationPublic:
     summary="Hold 1-4 seats (all or none) for the admitted user",
 )
 async def reserve(
-    event_id: str, body: ReservationRequest, admission: HoldingUser, service: ServiceDep
+    request: Request,
+    event_id: str,
+    body: ReservationRequest,
+    admission: AdmittedUser,
+    service: ServiceDep,
 ) -> ReservationPublic:
+    # Counted here, once FastAPI has validated the body: a malformed request spends nothing of
+    # the buyer's allowance of holds (429 beyond it).
+    settings: ReservationSettings = request.app.state.settings
+    await service.limiter.enforce(settings.hold_rate, event_id, admission.user_id)
     try:
         reservation = await service.reserve(admission.user_id, event_id, body.seat_ids)
     except DomainError as exc:
