@@ -1,9 +1,12 @@
 """HTTP routes: hold seats, read, and cancel a reservation."""
 
-from fastapi import APIRouter, HTTPException, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request, status
 
 from ticketing.common.auth_deps import CurrentUser
 from ticketing.common.errors import DomainError, TemporaryError
+from ticketing.common.ids import Slug
 from ticketing.reservation.deps import AdmittedUser, ServiceDep
 from ticketing.reservation.holds import (
     EventNotOnSale,
@@ -17,6 +20,9 @@ from ticketing.reservation.service import ReservationNotFound
 from ticketing.reservation.settings import ReservationSettings
 
 router = APIRouter(tags=["reservations"])
+
+# Reservation ids are uuid4 hex (`new_reservation_id`).
+ReservationId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 STATUS_OF: list[tuple[type[DomainError], int]] = [
     (EventNotOnSale, status.HTTP_404_NOT_FOUND),
@@ -45,7 +51,7 @@ def _public(reservation: Reservation) -> ReservationPublic:
 )
 async def reserve(
     request: Request,
-    event_id: str,
+    event_id: Slug,
     body: ReservationRequest,
     admission: AdmittedUser,
     service: ServiceDep,
@@ -63,7 +69,7 @@ async def reserve(
 
 @router.get("/reservations/{reservation_id}", summary="The caller's reservation")
 async def read_reservation(
-    reservation_id: str, user: CurrentUser, service: ServiceDep
+    reservation_id: ReservationId, user: CurrentUser, service: ServiceDep
 ) -> ReservationPublic:
     try:
         return _public(await service.get(user.user_id, reservation_id))
@@ -74,7 +80,7 @@ async def read_reservation(
 @router.post("/reservations/{reservation_id}/cancel", summary="Cancel a pending reservation")
 @router.delete("/reservations/{reservation_id}", summary="Cancel a pending reservation")
 async def cancel_reservation(
-    reservation_id: str, user: CurrentUser, service: ServiceDep
+    reservation_id: ReservationId, user: CurrentUser, service: ServiceDep
 ) -> ReservationPublic:
     try:
         return _public(await service.cancel(user.user_id, reservation_id))

@@ -91,7 +91,7 @@ async def put_venue(
 
 
 @router.get("/venues/{venue_id}", tags=["venues"], summary="A venue and its seat map")
-async def get_venue(venue_id: str, session: SessionDep) -> VenuePublic:
+async def get_venue(venue_id: Slug, session: SessionDep) -> VenuePublic:
     venue = await session.get(Venue, venue_id)
     if venue is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "venue not found")
@@ -104,7 +104,7 @@ async def get_venue(venue_id: str, session: SessionDep) -> VenuePublic:
     summary="Load every seat of the event's venue as free; seats already held or sold keep their state",
 )
 async def load_inventory(
-    event_id: str,
+    event_id: Slug,
     session: SessionDep,
     redis: RedisDep,
     events: EventClientDep,
@@ -137,7 +137,7 @@ async def load_inventory(
     response_model=EventSeats,
 )
 async def event_seats(
-    event_id: str, request: Request, session: SessionDep, redis: RedisDep, settings: SettingsDep
+    event_id: Slug, request: Request, session: SessionDep, redis: RedisDep, settings: SettingsDep
 ) -> Response:
     seat_maps: SeatMaps = request.app.state.seat_maps
     sale = await seat_maps.of_sale(session, event_id)
