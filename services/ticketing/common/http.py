@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 
 import redis.exceptions
 import sqlalchemy.exc
@@ -76,6 +77,8 @@ def create_app(
     # id.
     app.add_middleware(RequestBodyMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware, service=service)
+    app.add_middleware(HandshakeRefusalMiddleware)
+    logging.getLogger("uvicorn.error").addFilter(_REFUSED_HANDSHAKE_FILTER)
     app.add_exception_handler(TemporaryError, _temporarily_unavailable)
     for error_class in _UNAVAILABLE_DEPENDENCIES:
         app.add_exception_handler(error_class, _temporarily_unavailable)
@@ -329,6 +332,53 @@ def _number_error(loc: tuple[str | int, ...], found: str) -> dict[str, object]:
         "msg": "Input should be a finite number within 64 bits",
         "input": found,
     }
+
+
+# Set in the task of a WebSocket connection whose handshake the app answered with an HTTP
+# response (a 401, 404, 409 or 429 in place of the upgrade).
+_handshake_refused: ContextVar[bool] = ContextVar("handshake_refused", default=False)
+
+
+class HandshakeRefusalMiddleware:
+    """Logs a WebSocket handshake the app refused with an HTTP response, once, at INFO.
+
+    uvicorn's WebSocket protocol (websockets-sansio in uvicorn 0.54) logs such a refusal as an
+    ERROR, "ASGI callable returned without completing handshake", although the client got the
+    app's answer; `_RefusedHandshakeFilter` drops that line for connections marked here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def watching_send(message: Message) -> None:
+            if message["type"] == "websocket.http.response.start":
+                _handshake_refused.set(True)
+                log.info(
+                    "websocket handshake refused with %d",
+                    message["status"],
+                    extra={"path": scope["path"], "status": message["status"]},
+                )
+            await send(message)
+
+        await self.app(scope, receive, watching_send)
+
+
+class _RefusedHandshakeFilter(logging.Filter):
+    """Drops the server's "returned without completing handshake" for a refused handshake."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            _handshake_refused.get()
+            and str(record.msg).startswith("ASGI callable returned without completing handshake")
+        )
+
+
+_REFUSED_HANDSHAKE_FILTER = _RefusedHandshakeFilter()
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
