@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 import uvloop
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.reservation.holds import SeatHolds, SeatsRefused
+from ticketing.reservation.models import MAX_SEATS_PER_RESERVATION
 
 from loadtest.bench_common import (
     Sample,
@@ -99,6 +100,7 @@ async def drive(work: Slice) -> Outcome:
                     f"u{reservation_id}",
                     [*map(seat_id, seats)],
                     HOLD_TTL_MS,
+                    max_seats_per_buyer=MAX_SEATS_PER_RESERVATION,
                 )
                 counts["held"] += 1
             except SeatsRefused:
@@ -153,7 +155,14 @@ async def hold_command(url: str, event_id: str, seats: int) -> list[str]:
     redis.sent = []
     numbers = [seat_id(CEILING_SEATS + 4 * seats + n) for n in range(seats)]
     try:
-        await SeatHolds(redis, PREFIX).hold(event_id, "RESERVATION", "USER", numbers, HOLD_TTL_MS)
+        await SeatHolds(redis, PREFIX).hold(
+            event_id,
+            "RESERVATION",
+            "USER",
+            numbers,
+            HOLD_TTL_MS,
+            max_seats_per_buyer=MAX_SEATS_PER_RESERVATION,
+        )
     finally:
         await redis.aclose()
     command = redis.sent[-1]

@@ -64,7 +64,9 @@ async def open_sale(
 ) -> None:
     """The venue, the event and its seats through the services; the sale's config into Redis."""
     api = SaleApi(platform.urls, scenario.event_id)
-    admin = issue_access_token(settings, Principal("load-admin", "admin@load.test", ("admin",)))
+    admin = issue_access_token(
+        settings, Principal("load-admin", "admin@load.example.org", ("admin",))
+    )
     now = datetime.now(UTC)
     opens, closes = now - timedelta(minutes=1), now + timedelta(hours=1)
     venue = f"lt-{platform.run_id}"

@@ -15,7 +15,7 @@ class Person:
 
     @property
     def email(self) -> str:
-        return f"buyer-{self.run_id}-{self.index}@load.test"
+        return f"buyer-{self.run_id}-{self.index}@load.example.org"
 
     @property
     def user_id(self) -> str:

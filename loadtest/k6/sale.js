@@ -68,7 +68,7 @@ if (SCENARIO.login === "minted" && !__ENV.JWT_SECRET) {
 }
 
 function signIn() {
-  const email = `k6-${__VU}-${__ITER}-${Date.now()}@load.test`;
+  const email = `k6-${__VU}-${__ITER}-${Date.now()}@load.example.org`;
   if (SCENARIO.login === "minted") return mintToken(__ENV.JWT_SECRET, `k6-${__VU}-${__ITER}`, email, 3600);
   const password = "load-test-password-1";
   api.signUp(email, password);

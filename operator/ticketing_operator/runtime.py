@@ -4,6 +4,7 @@ admission rate it chose, into the Redis hash the queue and reservation services 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from ticketing.common.sale_config import (
+    DEFAULT_MAX_SEATS_PER_BUYER,
     Phase,
     SaleConfig,
     delete_sale_config,
@@ -33,6 +34,7 @@ def sale_config(
             admission.session_ttl_seconds, shortest_session_seconds(admission.max_active, tps)
         ),
         hold_ttl_seconds=spec.holds.ttl_seconds,
+        max_seats_per_buyer=spec.holds.max_seats_per_buyer or DEFAULT_MAX_SEATS_PER_BUYER,
         opens_at=spec.sale.opens_at,
         closes_at=spec.sale.closes_at,
         pre_queue_minutes=spec.sale.pre_queue_minutes,

@@ -57,6 +57,9 @@ class Admission(_Camel):
 
 class Holds(_Camel):
     ttl_seconds: int
+    # The CRD gives no default, so that its rule against the venue's size refuses only a limit
+    # someone wrote; the sale's runtime config then has DEFAULT_MAX_SEATS_PER_BUYER.
+    max_seats_per_buyer: int | None = None
 
 
 class RetryWorkers(_Camel):

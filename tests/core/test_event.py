@@ -1,5 +1,7 @@
 """The event service: admins write events, everyone reads them."""
 
+from urllib.parse import quote
+
 import httpx
 import pytest
 from ticketing.common.settings import CommonSettings
@@ -87,6 +89,16 @@ async def test_unknown_event_is_not_found(events: httpx.AsyncClient) -> None:
     assert response.json()["detail"] == "event not found"
 
 
+@pytest.mark.parametrize("event_id", ["Spring\x00Concert", "UPPER", "a{b}", "a" * 64])
+async def test_an_event_id_off_its_pattern_is_refused_naming_the_path(
+    events: httpx.AsyncClient, event_id: str
+) -> None:
+    response = await events.get(f"/events/{quote(event_id, safe='')}")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "event_id"]
+
+
 async def test_sale_window_that_closes_before_it_opens_is_rejected_with_the_reason(
     events: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
@@ -105,6 +117,8 @@ async def test_sale_window_that_closes_before_it_opens_is_rejected_with_the_reas
         pytest.param({"venue_id": "Hall {1}"}, id="venue-id-not-a-slug"),
         pytest.param({"id": "UPPER_case"}, id="id-not-a-slug"),
         pytest.param({"status": "sold-ish"}, id="unknown-status"),
+        pytest.param({"title": "Spring\x00Concert"}, id="nul-in-title"),
+        pytest.param({"title": "Spring Concert\x1b[2J"}, id="escape-in-title"),
     ],
 )
 async def test_malformed_event_is_rejected(

@@ -14,9 +14,11 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
+from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.resources import open_database
+from ticketing.common.sale_config import DEFAULT_MAX_SEATS_PER_BUYER
 from ticketing.common.settings import CommonSettings
-from ticketing.reservation.holds import SeatsRefused
+from ticketing.reservation.holds import PurchaseLimitReached, SeatsRefused
 from ticketing.reservation.lifecycle import TransitionRefused, Trigger
 from ticketing.reservation.models import Reservation, ReservationStatus, Ticket
 from ticketing.reservation.service import ReservationService
@@ -130,10 +132,12 @@ async def test_tickets_table_refuses_a_second_sale_that_redis_let_through(
     assert states == {"A-1": "free", "A-2": "free"}
 
 
-SMALL_SALE = seat_ids(5)
+SMALL_SALE = seat_ids(7)
+FANS = ["fan-1", "fan-2"]
 operations = st.one_of(
     st.tuples(
-        st.just("hold"), st.lists(st.sampled_from(SMALL_SALE), min_size=1, max_size=3, unique=True)
+        st.sampled_from(FANS),
+        st.lists(st.sampled_from(SMALL_SALE), min_size=1, max_size=3, unique=True),
     ),
     st.tuples(st.sampled_from(["pay", "fail", "cancel"]), st.integers(0, 20)),
     st.tuples(st.just("expire"), st.just(0)),
@@ -158,11 +162,14 @@ async def test_no_history_of_holds_payments_cancels_and_expiries_sells_a_seat_tw
 ) -> None:
     event = await make_sale(pooled_redis, settings.redis_key_prefix, seats=len(SMALL_SALE))
     made: list[str] = []
+    owner: dict[str, str] = {}
     for action, argument in history:
-        if action == "hold":
+        if action in FANS:
             assert isinstance(argument, list)
-            with contextlib.suppress(SeatsRefused):
-                made.append((await service.reserve("fan", event, argument)).id)
+            with contextlib.suppress(SeatsRefused, PurchaseLimitReached):
+                reservation_id = (await service.reserve(action, event, argument)).id
+                made.append(reservation_id)
+                owner[reservation_id] = action
         elif action == "expire":
             clock.advance(301)
             await service.expire_due()
@@ -171,7 +178,7 @@ async def test_no_history_of_holds_payments_cancels_and_expiries_sells_a_seat_tw
             target = made[argument % len(made)]
             if action == "cancel":
                 with contextlib.suppress(TransitionRefused):
-                    await service.cancel("fan", target)
+                    await service.cancel(owner[target], target)
             else:
                 trigger = Trigger.PAID if action == "pay" else Trigger.PAYMENT_FAILED
                 # Every payment outcome is delivered twice.
@@ -194,3 +201,8 @@ async def test_no_history_of_holds_payments_cancels_and_expiries_sells_a_seat_tw
             assert holding == set(reservation.seat_ids)
         elif reservation.status is not ReservationStatus.PENDING:
             assert holding == set()
+    # Each fan's count against the purchase limit is exactly the seats they hold or bought.
+    counted = await pooled_redis.hgetall(SaleKeys(settings.redis_key_prefix, event).buyer_seats)
+    theirs = Counter(owner[state.split(":", 1)[1]] for state in states.values() if state != "free")
+    assert {fan.decode(): int(n) for fan, n in counted.items()} == dict(theirs)
+    assert all(n <= DEFAULT_MAX_SEATS_PER_BUYER for n in theirs.values())

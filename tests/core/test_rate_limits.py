@@ -90,3 +90,26 @@ async def test_limiter_counts_users_and_actions_apart(limiter: RateLimiter) -> N
 
     assert await limiter.wait_seconds(holds, "sale-1", "frank") == 0
     assert await limiter.wait_seconds(joins, "sale-1", "erin") == 0
+
+
+async def test_malformed_holds_spend_nothing_of_the_buyers_allowance(
+    reservations: httpx.AsyncClient, settings: CommonSettings, redis_client: aioredis.Redis
+) -> None:
+    event = await make_sale(redis_client, settings.redis_key_prefix, seats=10)
+    headers = buyer_headers(settings, "erin", event)
+    malformed = [
+        {"seat_ids": []},
+        {"seat_ids": ["A-1", "A-1"]},
+        {"seat_ids": ["A-1", "A-2", "A-3", "A-4", "A-5"]},
+        {"seat_ids": "A-1"},
+        {"seats": ["A-1"]},
+    ]
+    for body in malformed * 2:
+        answer = await reservations.post(
+            f"/events/{event}/reservations", json=body, headers=headers
+        )
+        assert answer.status_code == 422, answer.text
+
+    for n in range(1, HOLDS_ALLOWED + 1):
+        assert (await hold(reservations, settings, "erin", event, f"A-{n}")).status_code == 201
+    assert (await hold(reservations, settings, "erin", event, "A-9")).status_code == 429

@@ -89,6 +89,12 @@ async def test_put_venue_is_idempotent_but_refuses_a_changed_layout(
         pytest.param(
             {"price_tiers": [{"name": "front", "price_cents": -1}]}, "greater than", id="negative"
         ),
+        pytest.param({"name": "Hall\x00"}, "should match pattern", id="nul-in-name"),
+        pytest.param(
+            {"sections": [{"name": "a\x85", "rows": 1, "seats_per_row": 1, "price_tier": "front"}]},
+            "should match pattern",
+            id="control-in-section",
+        ),
     ],
 )
 async def test_malformed_venue_is_rejected_with_the_reason(

@@ -57,6 +57,33 @@ async def test_sign_up_with_a_malformed_body_is_rejected(
     assert response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("email", "reason"),
+    [
+        pytest.param("nul\x00byte@example.org", "U+0000", id="nul-byte"),
+        pytest.param("bell\x07@example.org", "U+0007", id="control-character"),
+        pytest.param("fan@example.org\n", "U+000A", id="trailing-newline"),
+        pytest.param("flip\u202e@example.org", "RIGHT-TO-LEFT OVERRIDE", id="bidi-override"),
+        pytest.param("two words@example.org", "SPACE", id="space"),
+        pytest.param("fan@localhost", "should have a period", id="no-domain"),
+        pytest.param("fan@x.invalid", "special-use or reserved name", id="reserved-domain"),
+    ],
+)
+async def test_sign_up_refuses_an_address_the_email_standards_refuse_naming_why(
+    users: httpx.AsyncClient, email: str, reason: str
+) -> None:
+    response = await users.post("/users", json={"email": email, "password": PASSWORD})
+
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "email"]
+    assert error["msg"].startswith("Value error, not an email address")
+    assert reason in error["msg"]
+    assert (
+        await users.post("/auth/login", json={"email": email, "password": PASSWORD})
+    ).status_code == 401
+
+
 @pytest.mark.parametrize("email", ["known@example.org", "unknown@example.org"])
 async def test_login_with_a_wrong_password_or_email_is_unauthorized(
     users: httpx.AsyncClient, email: str

@@ -40,12 +40,13 @@ class Sale:
     answers: Counter[str] = field(default_factory=Counter)
 
     async def buyer(self, client: httpx.AsyncClient, settings: CommonSettings, n: int) -> None:
-        user = f"buyer-{n}"
-        token = issue_access_token(settings, Principal(user, f"{user}@example.org", ()))
-        admission, _ = issue_admission_token(settings, user, self.event_id, 3600)
-        headers = {**bearer(token), "X-Admission-Token": admission}
         rng = random.Random(n)
-        while True:
+        for attempt in itertools.count():
+            # A crowd, not one person: each hold is another user's, within the purchase limit.
+            user = f"buyer-{n}-{attempt}"
+            token = issue_access_token(settings, Principal(user, f"{user}@example.org", ()))
+            admission, _ = issue_admission_token(settings, user, self.event_id, 3600)
+            headers = {**bearer(token), "X-Admission-Token": admission}
             seat = rng.choice(self.seats)
             try:
                 response = await client.post(

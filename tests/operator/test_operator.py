@@ -69,6 +69,7 @@ async def test_applying_sample_writes_config_ready_condition_and_printer_columns
     assert config is not None
     assert (config.tps, config.max_active, config.session_ttl_seconds) == (200, 2000, 300)
     assert (config.hold_ttl_seconds, config.pre_queue_minutes) == (300, 30)
+    assert config.max_seats_per_buyer == 2
     assert config.phase is Phase.SCHEDULED
     resource = await eventually(
         resource_probe(objects, kube_namespace, "spring-concert"),
@@ -303,6 +304,16 @@ async def test_sold_out_sale_moves_phase_and_posts_an_event(
             "spec.venue.seatsPerRow",
             "greater than or equal to 1",
         ),
+        (
+            {"holds": {"maxSeatsPerBuyer": 5}},
+            "spec.holds.maxSeatsPerBuyer",
+            "must not exceed 4, the seats one hold takes",
+        ),
+        (
+            {"venue": {"rows": 1, "seatsPerRow": 2}, "holds": {"maxSeatsPerBuyer": 3}},
+            "spec.holds.maxSeatsPerBuyer",
+            "must not exceed the venue's seats",
+        ),
     ],
     ids=[
         "tps-zero",
@@ -312,6 +323,8 @@ async def test_sold_out_sale_moves_phase_and_posts_an_event(
         "closes-before-opens",
         "no-rows",
         "no-seats-per-row",
+        "limit-above-a-hold",
+        "limit-above-the-stock",
     ],
 )
 def test_invalid_ticketevent_is_refused_naming_the_field(

@@ -2,6 +2,7 @@
 reason instead of the upgrade, and nobody joins."""
 
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -71,3 +72,29 @@ async def test_socket_without_a_valid_login_is_refused_and_joins_nobody(
     assert status == 401
     assert reason
     assert await redis_client.zcard(queue.keys.waiting) == 0
+
+
+async def test_a_refused_handshake_logs_nothing_at_error(
+    service: tuple[str, QueueSettings],
+    queue: SaleQueue,
+    redis_client: aioredis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    base, settings = service
+    await publish_sale(redis_client, queue)
+    token = login_token(settings, "mona")
+    caplog.set_level(logging.DEBUG)
+
+    for url in (
+        f"{base}/sales/{queue.event_id}/queue/ws",
+        f"{base}/sales/no-such-sale/queue/ws?access_token={token}",
+    ):
+        await refused_handshake(url)
+
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [f"{r.name}: {r.getMessage()}" for r in errors]
+    refusals = [r.getMessage() for r in caplog.records if r.name == "ticketing.http"]
+    assert refusals == [
+        "websocket handshake refused with 401",
+        "websocket handshake refused with 404",
+    ]

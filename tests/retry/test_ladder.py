@@ -3,13 +3,15 @@ their delay, and end in the dead-letter topic, from where a person replays them.
 
 import time
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing.common.envelope import Envelope
 from ticketing.common.errors import TemporaryError
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import RESERVATION_PAID, RESERVATION_PAYMENT_FAILED
 from ticketing.retry import dlq
 from ticketing.retry.deadletters import DeadLetters, Selection, read_topic
-from ticketing.retry.headers import decode
+from ticketing.retry.headers import DUE_AT, ERROR_CLASS, ERROR_FINGERPRINT, ERROR_MESSAGE, decode
 from ticketing.retry.policy import Backoff, RetryPolicy
 from ticketing.retry.worker import backlog
 
@@ -153,3 +155,47 @@ async def test_a_malformed_message_is_dead_lettered_at_once_and_the_consumer_goe
 
 async def _true_when(items: list[str]) -> bool:
     return bool(items)
+
+
+async def test_a_database_failure_travels_as_class_message_and_fingerprint_without_its_sql(
+    settings: CommonSettings, database_url: str
+) -> None:
+    engine = create_async_engine(database_url)
+    card = "4242-4242-4242-4242"
+
+    async def handler(envelope: Envelope) -> None:
+        async with engine.connect() as conn:
+            await conn.execute(
+                text("SELECT * FROM payments_gone WHERE card = :card"), {"card": card}
+            )
+
+    try:
+        async with running_ladder(settings, handler, POLICIES) as ladder:
+            await ladder.send(RESERVATION_PAID, paid("r1"))
+            letters = dead_letters(ladder)
+
+            async def dead_lettered() -> bool:
+                return bool(await letters.select(Selection()))
+
+            await eventually(dead_lettered)
+            [letter] = await read_topic(settings.kafka_bootstrap, letters.dead_letter_topic)
+            [retried] = await read_topic(
+                settings.kafka_bootstrap, ladder.topics.retry(RESERVATION_PAID, 1)
+            )
+    finally:
+        await engine.dispose()
+    headers = dict(letter.headers)
+    assert headers[ERROR_CLASS] == b"ProgrammingError"
+    message = headers[ERROR_MESSAGE].decode()
+    assert "payments_gone" in message and "doesn't exist" in message
+    carried = b"".join(value for _, value in letter.headers)
+    assert card.encode() not in carried and b"SELECT" not in carried
+    _, state = decode(letter.headers)
+    assert state is not None
+    # Three failures of one kind share one fingerprint, the header's.
+    assert {f.fingerprint for f in state.history} == {headers[ERROR_FINGERPRINT].decode()}
+    # A dead letter is due at no time; the retry before it was due after its failure.
+    assert DUE_AT not in headers
+    _, retry_state = decode(retried.headers)
+    assert retry_state is not None
+    assert retry_state.due_at_ms >= retry_state.last.failed_at_ms + 200

@@ -2,15 +2,19 @@
 
 `create_app` gives a service its lifespan (the service's long-lived clients, opened on entry and
 closed in `finally`), `/healthz`, `/readyz` over the service's real dependencies, Prometheus
-`/metrics`, request ids in responses and logs, and a generic 500 that never shows a stack trace.
+`/metrics`, request ids in responses and logs, one policy for request bodies (size, and numbers
+JSON cannot carry), and a generic 500 that never shows a stack trace.
 """
 
 import asyncio
+import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 
 import redis.exceptions
 import sqlalchemy.exc
@@ -72,9 +76,12 @@ def create_app(
     app.state.settings = settings
     app.state.service = service
     app.state.readiness = {}
-    # Added first, so it runs inside the request context and its 413s are logged with an id.
-    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
+    # Added first, so it runs inside the request context and its 413s and 422s are logged with an
+    # id.
+    app.add_middleware(RequestBodyMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware, service=service)
+    app.add_middleware(HandshakeRefusalMiddleware)
+    logging.getLogger("uvicorn.error").addFilter(_REFUSED_HANDSHAKE_FILTER)
     app.add_exception_handler(TemporaryError, _temporarily_unavailable)
     for error_class in _UNAVAILABLE_DEPENDENCIES:
         app.add_exception_handler(error_class, _temporarily_unavailable)
@@ -199,8 +206,15 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-class BodySizeLimitMiddleware:
-    """Refuse a request body over `limit` bytes with 413, whether declared or streamed."""
+class RequestBodyMiddleware:
+    """The one policy for request bodies, the same on every service.
+
+    A body over `limit` bytes is refused with 413, whether declared or streamed. A JSON body (as
+    FastAPI reads one: a JSON media type, or none) is read whole and decoded once here: a number
+    that is not finite (`NaN`, `Infinity`, or `1e400`, which parses as infinity) or an integer
+    outside 64 bits is refused with 422 naming the field, in FastAPI's shape. Past this no
+    handler, validator or error message meets such a number, so none can fail rendering it.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -214,9 +228,13 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await JSONResponse({"detail": self._reason}, status_code=413)(scope, receive, send)
+            return
+        if _is_json(headers.get(b"content-type")):
+            await self._json(scope, receive, send)
             return
         received = 0
 
@@ -232,6 +250,142 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+    async def _json(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before sending its body
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await JSONResponse({"detail": self._reason}, status_code=413)(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if refused := _refused_number(body):
+            log.warning("request refused: %s", refused["msg"], extra={"loc": refused["loc"]})
+            await JSONResponse({"detail": [refused]}, status_code=422)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+# The widest integer any store of the platform takes (MariaDB's BIGINT, Redis's integers).
+_INT_RANGE = range(-(2**63), 2**63)
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    """Whether FastAPI would decode this body as JSON (it does so when no type is given)."""
+    if content_type is None:
+        return True
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+def _refused_number(body: bytes) -> dict[str, object] | None:
+    """The first number the JSON body may not carry, as a validation error; None when it has
+    none, or is no JSON at all (FastAPI then answers its own 422)."""
+    if not body:
+        return None
+    try:
+        return _find_bad_number(json.loads(body), ("body",))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    except ValueError:
+        # An integer literal longer than Python converts (4,300 digits): out of range too.
+        return _number_error(("body",), "an integer too long to convert")
+    except RecursionError:
+        return {
+            "type": "json_invalid",
+            "loc": ["body"],
+            "msg": "JSON nested too deeply",
+            "input": None,
+        }
+
+
+def _find_bad_number(value: object, loc: tuple[str | int, ...]) -> dict[str, object] | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return _number_error(loc, str(value))
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT_RANGE:
+        return _number_error(loc, "an integer outside 64 bits")
+    items: Iterable[tuple[str | int, object]] = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        if found := _find_bad_number(item, (*loc, key)):
+            return found
+    return None
+
+
+def _number_error(loc: tuple[str | int, ...], found: str) -> dict[str, object]:
+    return {
+        "type": "finite_number",
+        "loc": list(loc),
+        "msg": "Input should be a finite number within 64 bits",
+        "input": found,
+    }
+
+
+# Set in the task of a WebSocket connection whose handshake the app answered with an HTTP
+# response (a 401, 404, 409 or 429 in place of the upgrade).
+_handshake_refused: ContextVar[bool] = ContextVar("handshake_refused", default=False)
+
+
+class HandshakeRefusalMiddleware:
+    """Logs a WebSocket handshake the app refused with an HTTP response, once, at INFO.
+
+    uvicorn's WebSocket protocol (websockets-sansio in uvicorn 0.54) logs such a refusal as an
+    ERROR, "ASGI callable returned without completing handshake", although the client got the
+    app's answer; `_RefusedHandshakeFilter` drops that line for connections marked here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def watching_send(message: Message) -> None:
+            if message["type"] == "websocket.http.response.start":
+                _handshake_refused.set(True)
+                log.info(
+                    "websocket handshake refused with %d",
+                    message["status"],
+                    extra={"path": scope["path"], "status": message["status"]},
+                )
+            await send(message)
+
+        await self.app(scope, receive, watching_send)
+
+
+class _RefusedHandshakeFilter(logging.Filter):
+    """Drops the server's "returned without completing handshake" for a refused handshake."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            _handshake_refused.get()
+            and str(record.msg).startswith("ASGI callable returned without completing handshake")
+        )
+
+
+_REFUSED_HANDSHAKE_FILTER = _RefusedHandshakeFilter()
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -58,6 +58,12 @@ class SaleKeys:
         """Hash: reservation id -> JSON {"user", "seats"} of each hold in `hold_deadlines`."""
         return self._key("hold-owners")
 
+    @property
+    def buyer_seats(self) -> str:
+        """Hash: user id -> seats the buyer holds or bought in this sale, kept by the hold, sell
+        and release scripts together with the seats, against the sale's purchase limit."""
+        return self._key("buyer-seats")
+
     # The waiting room's keys (ticketing.queue).
 
     @property

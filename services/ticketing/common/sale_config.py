@@ -38,6 +38,10 @@ def shortest_session_seconds(max_active: int, tps: float) -> int:
     """
     return math.ceil(max_active / tps + SHOPPING_SECONDS)
 
+# What one buyer may hold and buy together in a sale unless the TicketEvent says otherwise: as
+# many seats as one hold takes.
+DEFAULT_MAX_SEATS_PER_BUYER = 4
+
 
 class Phase(StrEnum):
     SCHEDULED = "Scheduled"
@@ -53,6 +57,11 @@ class SaleConfig(BaseModel):
     max_active: int = Field(gt=0, description="admitted sessions allowed at once")
     session_ttl_seconds: int = Field(default=300, gt=0)
     hold_ttl_seconds: int = Field(default=300, gt=0)
+    max_seats_per_buyer: int = Field(
+        default=DEFAULT_MAX_SEATS_PER_BUYER,
+        gt=0,
+        description="seats one buyer may hold and buy together in this sale",
+    )
     opens_at: datetime
     closes_at: datetime
     pre_queue_minutes: int = Field(default=30, ge=0)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from pydantic import AwareDatetime, field_validator, model_validator
 from sqlmodel import Column, Field, SQLModel
 
-from ticketing.common.ids import Slug
+from ticketing.common.ids import Name, Slug
 from ticketing.common.sqltypes import UtcDateTime, utcnow
 
 
@@ -19,7 +19,7 @@ class EventStatus(StrEnum):
 
 
 class EventBase(SQLModel):
-    title: str = Field(min_length=1, max_length=200)
+    title: Name = Field(min_length=1, max_length=200)
     venue_id: Slug = Field(max_length=100, index=True)
     opens_at: AwareDatetime
     closes_at: AwareDatetime

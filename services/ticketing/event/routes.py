@@ -63,7 +63,7 @@ async def list_events(
 
 
 @router.get("/events/{event_id}", summary="One event")
-async def get_event(event_id: str, session: SessionDep) -> EventPublic:
+async def get_event(event_id: Slug, session: SessionDep) -> EventPublic:
     event = await session.get(Event, event_id)
     if event is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "event not found")

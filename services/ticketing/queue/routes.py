@@ -1,7 +1,9 @@
 """The waiting room's HTTP and WebSocket routes: join, watch, poll, leave, and the fairness record."""
 
 import contextlib
+import logging
 import re
+from collections.abc import Awaitable, Callable
 
 import orjson
 from fastapi import (
@@ -19,6 +21,14 @@ from redis.exceptions import RedisError
 from ticketing.common.ratelimit import refusal
 from ticketing.common.tokens import TokenRejected, verify_access_token
 from ticketing.queue import fairness
+from ticketing.queue.commands import (
+    MAX_REFUSALS,
+    POLICY_VIOLATION,
+    Command,
+    Refusal,
+    frame_of,
+    read_command,
+)
 from ticketing.queue.deps import (
     BEARER_SECURITY,
     EVENT_ID_PATTERN,
@@ -35,6 +45,7 @@ from ticketing.queue.metrics import QUEUE_SOCKETS, TOKEN_REJECTIONS
 from ticketing.queue.store import Place, PlaceState, Throttled
 
 router = APIRouter(tags=["queue"])
+log = logging.getLogger("ticketing.queue.socket")
 _EVENT_ID = re.compile(EVENT_ID_PATTERN)
 
 _REFUSALS = {
@@ -161,19 +172,45 @@ async def watch(websocket: WebSocket) -> None:
 
     listener = Listener(user.user_id, place, send)
     QUEUE_SOCKETS.inc()
+    refusals = 0
     try:
         await hub.connect(event_id, listener)
         while True:
-            # The client may say {"type": "leave"}; anything else is ignored.
-            if (await websocket.receive_json()).get("type") == "leave":
+            command = read_command(frame_of(await websocket.receive()))
+            if command is Command.LEAVE:
                 await hub.view(event_id).queue.mark_away(
                     [user.user_id], settings.queue_grace_seconds + 1
                 )
                 listener.done = True
                 await websocket.close()
                 return
-    except (WebSocketDisconnect, RedisError, ValueError):
+            refusals += 1
+            if not await _refuse_frame(websocket, command, refusals, send):
+                return
+    except (WebSocketDisconnect, RedisError):
         pass
     finally:
         QUEUE_SOCKETS.dec()
         await hub.disconnect(event_id, listener)
+
+
+async def _refuse_frame(
+    websocket: WebSocket, refused: Refusal, refusals: int, send: Callable[[str], Awaitable[None]]
+) -> bool:
+    """Answer a frame that is no command: an error message, True while the socket stays open;
+    a close frame with its code and reason, False, once it must close."""
+    code = refused.close_code
+    reason = refused.reason
+    if code is None and refusals > MAX_REFUSALS:
+        code, reason = POLICY_VIOLATION, f"more than {MAX_REFUSALS} messages that are no command"
+    log.warning(
+        "socket message refused: %s",
+        reason,
+        extra={"path": websocket.url.path, "close_code": code, "refusals": refusals},
+    )
+    if code is None:
+        await send(orjson.dumps({"type": "error", "reason": reason}).decode())
+        return True
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await websocket.close(code, reason)
+    return False

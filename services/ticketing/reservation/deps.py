@@ -8,7 +8,6 @@ from ticketing.common.auth_deps import CurrentUser
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Admission, TokenRejected, verify_admission_token
 from ticketing.reservation.service import ReservationService
-from ticketing.reservation.settings import ReservationSettings
 
 
 async def get_service(request: Request) -> ReservationService:
@@ -35,15 +34,3 @@ async def admitted_user(
 
 ServiceDep = Annotated[ReservationService, Depends(get_service)]
 AdmittedUser = Annotated[Admission, Depends(admitted_user)]
-
-
-async def holding_user(
-    request: Request, event_id: str, admission: AdmittedUser, service: ServiceDep
-) -> Admission:
-    """The admitted caller, refused with 429 once they try to hold too often in this sale."""
-    settings: ReservationSettings = request.app.state.settings
-    await service.limiter.enforce(settings.hold_rate, event_id, admission.user_id)
-    return admission
-
-
-HoldingUser = Annotated[Admission, Depends(holding_user)]

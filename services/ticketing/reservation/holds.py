@@ -19,23 +19,28 @@ from ticketing.common.redis_keys import SaleKeys
 
 FREE = "free"
 
-# KEYS: seats hash, hold key, hold deadlines, hold owners.
-# ARGV: reservation id, hold key TTL (ms), user id, seat ids...
-# All or none: the seats are held only if every one of them exists and is free. The index entry
-# is written in the same script, so no hold can exist that the orphan reaper cannot find.
+# KEYS: seats hash, hold key, hold deadlines, hold owners, buyer seats.
+# ARGV: reservation id, hold key TTL (ms), user id, purchase limit, seat ids...
+# All or none: the seats are held only if every one of them exists and is free, and the buyer's
+# seats held or bought in this sale stay within the limit. The index entry and the buyer's count
+# are written in the same script, so no hold can exist that the orphan reaper cannot find, and
+# concurrent holds of one buyer cannot pass the limit together.
 HOLD = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_event'} end
 local unknown, taken, seats = {}, {}, {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local state = redis.call('HGET', KEYS[1], ARGV[i])
   if not state then unknown[#unknown + 1] = ARGV[i]
   elseif state ~= 'free' then taken[#taken + 1] = ARGV[i] end
   seats[#seats + 1] = ARGV[i]
 end
 if #unknown > 0 then return {'unknown', unpack(unknown)} end
+local mine = tonumber(redis.call('HGET', KEYS[5], ARGV[3]) or '0')
+if mine + #seats > tonumber(ARGV[4]) then return {'limit', tostring(mine)} end
 if #taken > 0 then return {'taken', unpack(taken)} end
 local held = 'held:' .. ARGV[1]
 for _, seat in ipairs(seats) do redis.call('HSET', KEYS[1], seat, held) end
+redis.call('HINCRBY', KEYS[5], ARGV[3], #seats)
 redis.call('SET', KEYS[2], cjson.encode(seats), 'PX', ARGV[2])
 local now = redis.call('TIME')
 local deadline = now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(ARGV[2])
@@ -44,39 +49,66 @@ redis.call('HSET', KEYS[4], ARGV[1], cjson.encode({user = ARGV[3], seats = seats
 return {'held'}
 """
 
-# KEYS: seats hash, hold key, hold deadlines, hold owners. ARGV: reservation id, seat ids...
-# Frees only seats this reservation still holds: never a seat sold, or held by someone else.
-RELEASE = """
+# Moves a buyer's count of seats held or bought by `change`; a count that reaches 0 is removed.
+BUYER_COUNT_LUA = """
+local function count_buyer_seats(key, user, change)
+  if change ~= 0 and redis.call('HINCRBY', key, user, change) <= 0 then
+    redis.call('HDEL', key, user)
+  end
+end
+"""
+
+# KEYS: seats hash, hold key, hold deadlines, hold owners, buyer seats.
+# ARGV: reservation id, user id, seat ids...
+# Frees only seats this reservation still holds: never a seat sold, or held by someone else; the
+# buyer's count drops by the seats freed.
+RELEASE = (
+    BUYER_COUNT_LUA
+    + """
 local held = 'held:' .. ARGV[1]
 local freed = 0
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   if redis.call('HGET', KEYS[1], ARGV[i]) == held then
     redis.call('HSET', KEYS[1], ARGV[i], 'free')
     freed = freed + 1
   end
 end
+count_buyer_seats(KEYS[5], ARGV[2], -freed)
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 return freed
 """
+)
 
-# KEYS: seats hash, hold key, hold deadlines, hold owners. ARGV: reservation id, seat ids...
+# KEYS: seats hash, hold key, hold deadlines, hold owners, buyer seats.
+# ARGV: reservation id, user id, seat ids...
 # Runs only after the tickets are committed in MySQL, which is the last word: the seats become
-# sold to this reservation whatever Redis says. Returns the seats that were not held by it.
-SELL = """
+# sold to this reservation whatever Redis says. Returns the seats that were not held by it; each
+# of those now counts for this buyer, and no longer for a buyer of another hold it was taken from.
+SELL = (
+    BUYER_COUNT_LUA
+    + """
 local held, sold = 'held:' .. ARGV[1], 'sold:' .. ARGV[1]
 local surprises = {}
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local state = redis.call('HGET', KEYS[1], ARGV[i])
-  if state ~= held and state ~= sold then surprises[#surprises + 1] = ARGV[i] end
+  if state ~= held and state ~= sold then
+    surprises[#surprises + 1] = ARGV[i]
+    if state and string.sub(state, 1, 5) == 'held:' then
+      local owner = redis.call('HGET', KEYS[4], string.sub(state, 6))
+      if owner then count_buyer_seats(KEYS[5], cjson.decode(owner).user, -1) end
+    end
+  end
   redis.call('HSET', KEYS[1], ARGV[i], sold)
 end
+count_buyer_seats(KEYS[5], ARGV[2], #surprises)
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 return surprises
 """
+)
 
 # KEYS: hold deadlines, hold owners. ARGV: how many.
 # Holds whose hold key has expired, by Redis's clock (the one the key's TTL runs on), each as
@@ -116,6 +148,18 @@ class SeatsTaken(SeatsRefused):
     summary = "seats already held or sold"
 
 
+class PurchaseLimitReached(PermanentError):
+    """The buyer would hold or own more seats in the sale than its purchase limit allows."""
+
+    def __init__(self, limit: int, already: int) -> None:
+        super().__init__(
+            f"purchase limit: at most {limit} seats per buyer in this sale, "
+            f"and you already hold or bought {already}"
+        )
+        self.limit = limit
+        self.already = already
+
+
 @dataclass(frozen=True)
 class ExpiredHold:
     """A hold whose hold key has expired but whose seats were never sold or released."""
@@ -135,36 +179,58 @@ class SeatHolds:
 
     def _keys(self, event_id: str, reservation_id: str) -> list[str]:
         sale = SaleKeys(self._prefix, event_id)
-        return [sale.seats, sale.hold(reservation_id), sale.hold_deadlines, sale.hold_owners]
+        return [
+            sale.seats,
+            sale.hold(reservation_id),
+            sale.hold_deadlines,
+            sale.hold_owners,
+            sale.buyer_seats,
+        ]
 
     async def hold(
-        self, event_id: str, reservation_id: str, user_id: str, seat_ids: list[str], ttl_ms: int
+        self,
+        event_id: str,
+        reservation_id: str,
+        user_id: str,
+        seat_ids: list[str],
+        ttl_ms: int,
+        *,
+        max_seats_per_buyer: int,
     ) -> None:
-        """Hold every seat for the reservation, or none of them."""
+        """Hold every seat for the reservation, or none of them; none either if the buyer would
+        then hold or own more than `max_seats_per_buyer` seats in the sale."""
         result = await self._run(
             self._hold,
             self._keys(event_id, reservation_id),
-            [reservation_id, ttl_ms, user_id, *seat_ids],
+            [reservation_id, ttl_ms, user_id, max_seats_per_buyer, *seat_ids],
         )
         outcome, *seats = (_text(item) for item in result)
         if outcome == "no_event":
             raise EventNotOnSale(f"event {event_id} has no seats on sale")
         if outcome == "unknown":
             raise UnknownSeats(seats)
+        if outcome == "limit":
+            raise PurchaseLimitReached(max_seats_per_buyer, int(seats[0]))
         if outcome == "taken":
             raise SeatsTaken(seats)
 
-    async def release(self, event_id: str, reservation_id: str, seat_ids: list[str]) -> int:
+    async def release(
+        self, event_id: str, reservation_id: str, user_id: str, seat_ids: list[str]
+    ) -> int:
         """Put back on sale the seats still held by the reservation; how many were freed."""
         freed = await self._run(
-            self._release, self._keys(event_id, reservation_id), [reservation_id, *seat_ids]
+            self._release,
+            self._keys(event_id, reservation_id),
+            [reservation_id, user_id, *seat_ids],
         )
         return int(freed)
 
-    async def sell(self, event_id: str, reservation_id: str, seat_ids: list[str]) -> list[str]:
+    async def sell(
+        self, event_id: str, reservation_id: str, user_id: str, seat_ids: list[str]
+    ) -> list[str]:
         """Mark the seats sold to the reservation; the seats it did not hold before."""
         surprises = await self._run(
-            self._sell, self._keys(event_id, reservation_id), [reservation_id, *seat_ids]
+            self._sell, self._keys(event_id, reservation_id), [reservation_id, user_id, *seat_ids]
         )
         return [_text(seat) for seat in surprises]
 

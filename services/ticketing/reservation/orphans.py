@@ -72,7 +72,7 @@ class OrphanReaper:
             status = ReservationStatus.EXPIRED
         if status is ReservationStatus.PENDING:
             return 0
-        args = (event_id, hold.reservation_id, hold.seat_ids)
+        args = (event_id, hold.reservation_id, hold.user_id, hold.seat_ids)
         if status is ReservationStatus.CONFIRMED:
             await self._holds.sell(*args)
         else:

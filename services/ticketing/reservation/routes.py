@@ -1,22 +1,35 @@
 """HTTP routes: hold seats, read, and cancel a reservation."""
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request, status
 
 from ticketing.common.auth_deps import CurrentUser
 from ticketing.common.errors import DomainError, TemporaryError
-from ticketing.reservation.deps import HoldingUser, ServiceDep
-from ticketing.reservation.holds import EventNotOnSale, SeatsTaken, UnknownSeats
+from ticketing.common.ids import Slug
+from ticketing.reservation.deps import AdmittedUser, ServiceDep
+from ticketing.reservation.holds import (
+    EventNotOnSale,
+    PurchaseLimitReached,
+    SeatsTaken,
+    UnknownSeats,
+)
 from ticketing.reservation.lifecycle import TransitionRefused
 from ticketing.reservation.models import Reservation, ReservationPublic, ReservationRequest
 from ticketing.reservation.service import ReservationNotFound
+from ticketing.reservation.settings import ReservationSettings
 
 router = APIRouter(tags=["reservations"])
+
+# Reservation ids are uuid4 hex (`new_reservation_id`).
+ReservationId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 STATUS_OF: list[tuple[type[DomainError], int]] = [
     (EventNotOnSale, status.HTTP_404_NOT_FOUND),
     (ReservationNotFound, status.HTTP_404_NOT_FOUND),
     (UnknownSeats, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (SeatsTaken, status.HTTP_409_CONFLICT),
+    (PurchaseLimitReached, status.HTTP_409_CONFLICT),
     (TransitionRefused, status.HTTP_409_CONFLICT),
     (TemporaryError, status.HTTP_503_SERVICE_UNAVAILABLE),
 ]
@@ -37,8 +50,16 @@ def _public(reservation: Reservation) -> ReservationPublic:
     summary="Hold 1-4 seats (all or none) for the admitted user",
 )
 async def reserve(
-    event_id: str, body: ReservationRequest, admission: HoldingUser, service: ServiceDep
+    request: Request,
+    event_id: Slug,
+    body: ReservationRequest,
+    admission: AdmittedUser,
+    service: ServiceDep,
 ) -> ReservationPublic:
+    # Counted here, once FastAPI has validated the body: a malformed request spends nothing of
+    # the buyer's allowance of holds (429 beyond it).
+    settings: ReservationSettings = request.app.state.settings
+    await service.limiter.enforce(settings.hold_rate, event_id, admission.user_id)
     try:
         reservation = await service.reserve(admission.user_id, event_id, body.seat_ids)
     except DomainError as exc:
@@ -48,7 +69,7 @@ async def reserve(
 
 @router.get("/reservations/{reservation_id}", summary="The caller's reservation")
 async def read_reservation(
-    reservation_id: str, user: CurrentUser, service: ServiceDep
+    reservation_id: ReservationId, user: CurrentUser, service: ServiceDep
 ) -> ReservationPublic:
     try:
         return _public(await service.get(user.user_id, reservation_id))
@@ -59,7 +80,7 @@ async def read_reservation(
 @router.post("/reservations/{reservation_id}/cancel", summary="Cancel a pending reservation")
 @router.delete("/reservations/{reservation_id}", summary="Cancel a pending reservation")
 async def cancel_reservation(
-    reservation_id: str, user: CurrentUser, service: ServiceDep
+    reservation_id: ReservationId, user: CurrentUser, service: ServiceDep
 ) -> ReservationPublic:
     try:
         return _public(await service.cancel(user.user_id, reservation_id))

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
@@ -22,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ticketing.common.errors import PermanentError, TemporaryError
 from ticketing.common.ratelimit import RateLimiter
 from ticketing.common.redis_keys import SaleKeys, held_sales_key
-from ticketing.common.sale_config import read_sale_config
+from ticketing.common.sale_config import DEFAULT_MAX_SEATS_PER_BUYER, read_sale_config
 from ticketing.common.sqltypes import utcnow
 from ticketing.reservation import messages
 from ticketing.reservation.holds import SeatHolds
@@ -40,7 +41,15 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-HOLD_TTL_CACHE_SECONDS = 1.0
+SALE_TERMS_CACHE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class HoldTerms:
+    """What the sale's runtime config says about holds: how long, and how many seats a buyer."""
+
+    ttl_seconds: int
+    max_seats_per_buyer: int
 
 
 class ReservationNotFound(PermanentError):
@@ -61,18 +70,25 @@ class ReservationService:
         self._holds = SeatHolds(redis, settings.redis_key_prefix)
         self.limiter = RateLimiter(redis, settings.redis_key_prefix)
         self._clock = clock
-        self._hold_ttls: dict[str, tuple[float, int]] = {}
+        self._terms: dict[str, tuple[float, HoldTerms]] = {}
         self._config_lock = asyncio.Lock()
         # Set when an outbox row was committed, so the relay publishes it without waiting a poll.
         self.outbox_written = asyncio.Event()
 
     async def reserve(self, user_id: str, event_id: str, seat_ids: list[str]) -> Reservation:
         """Hold the seats (all or none) and record a PENDING reservation with its outbox row."""
-        ttl = await self._hold_ttl_seconds(event_id)
+        terms = await self._hold_terms(event_id)
         reservation_id = new_reservation_id()
-        expires_at = self._clock() + timedelta(seconds=ttl)
-        hold_ms = (ttl + self._settings.hold_key_grace_seconds) * 1000
-        await self._holds.hold(event_id, reservation_id, user_id, seat_ids, hold_ms)
+        expires_at = self._clock() + timedelta(seconds=terms.ttl_seconds)
+        hold_ms = (terms.ttl_seconds + self._settings.hold_key_grace_seconds) * 1000
+        await self._holds.hold(
+            event_id,
+            reservation_id,
+            user_id,
+            seat_ids,
+            hold_ms,
+            max_seats_per_buyer=terms.max_seats_per_buyer,
+        )
         # Built only for the winners of the hold: most callers in a rush are refused above.
         reservation = Reservation(
             id=reservation_id,
@@ -90,7 +106,7 @@ class ReservationService:
                 await conn.execute(insert(Reservation), [reservation.model_dump()])
                 await write_outbox(conn, outbox)
         except SQLAlchemyError as exc:
-            await self._holds.release(event_id, reservation_id, seat_ids)
+            await self._holds.release(event_id, reservation_id, user_id, seat_ids)
             raise TemporaryError("could not record the reservation, try again") from exc
         self.outbox_written.set()
         log.info(
@@ -205,7 +221,7 @@ class ReservationService:
         return reservation, step
 
     async def _carry_out(self, reservation: Reservation, step: Step) -> None:
-        args = (reservation.event_id, reservation.id, reservation.seat_ids)
+        args = (reservation.event_id, reservation.id, reservation.user_id, reservation.seat_ids)
         if Effect.SELL in step.effects:
             surprises = await self._holds.sell(*args)
             if surprises:
@@ -232,16 +248,16 @@ class ReservationService:
                 exc_info=True,
             )
 
-    async def _hold_ttl_seconds(self, event_id: str) -> int:
-        """The sale's hold TTL, read at most once a second per sale: a rush of thousands of
+    async def _hold_terms(self, event_id: str) -> HoldTerms:
+        """The sale's hold terms, read at most once a second per sale: a rush of thousands of
         requests per second then costs one Redis round trip each, and a change lands within a
         second. The lock makes a rush that finds the cache empty wait for one read, not make
         thousands."""
-        if (ttl := self._cached_hold_ttl(event_id)) is not None:
-            return ttl
+        if (terms := self._cached_terms(event_id)) is not None:
+            return terms
         async with self._config_lock:
-            if (ttl := self._cached_hold_ttl(event_id)) is not None:
-                return ttl
+            if (terms := self._cached_terms(event_id)) is not None:
+                return terms
             try:
                 config = await read_sale_config(
                     self._redis, self._settings.redis_key_prefix, event_id
@@ -251,12 +267,16 @@ class ReservationService:
                 await self._redis.sadd(held_sales_key(self._settings.redis_key_prefix), event_id)
             except RedisError as exc:
                 raise TemporaryError("seat inventory is unavailable, try again") from exc
-            ttl = config.hold_ttl_seconds if config else self._settings.default_hold_ttl_seconds
-            self._hold_ttls[event_id] = (time.monotonic(), ttl)
-            return ttl
+            terms = (
+                HoldTerms(config.hold_ttl_seconds, config.max_seats_per_buyer)
+                if config
+                else HoldTerms(self._settings.default_hold_ttl_seconds, DEFAULT_MAX_SEATS_PER_BUYER)
+            )
+            self._terms[event_id] = (time.monotonic(), terms)
+            return terms
 
-    def _cached_hold_ttl(self, event_id: str) -> int | None:
-        cached = self._hold_ttls.get(event_id)
-        if cached and time.monotonic() - cached[0] < HOLD_TTL_CACHE_SECONDS:
+    def _cached_terms(self, event_id: str) -> HoldTerms | None:
+        cached = self._terms.get(event_id)
+        if cached and time.monotonic() - cached[0] < SALE_TERMS_CACHE_SECONDS:
             return cached[1]
         return None

@@ -4,10 +4,13 @@ A message keeps its own headers; the ladder adds `x-retry-*` ones that say where
 how often it failed, when it is due, and every failure so far (a JSON history).
 """
 
+import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import orjson
+import sqlalchemy.exc
 
 PREFIX = "x-retry-"
 ORIGINAL_TOPIC = PREFIX + "original-topic"
@@ -19,6 +22,7 @@ FIRST_FAILED_AT = PREFIX + "first-failed-at-ms"
 GROUP = PREFIX + "group"
 ERROR_CLASS = PREFIX + "error-class"
 ERROR_MESSAGE = PREFIX + "error-message"
+ERROR_FINGERPRINT = PREFIX + "error-fingerprint"
 HISTORY = PREFIX + "history"
 REPLAY = PREFIX + "replay"
 
@@ -37,16 +41,46 @@ class Failure:
     error_message: str
     failed_at_ms: int
     group: str
+    # The same for every failure of the same kind (see `fingerprint`); empty in histories written
+    # before it existed.
+    fingerprint: str = ""
 
     @classmethod
     def of(cls, error: BaseException, attempt: int, failed_at_ms: int, group: str) -> "Failure":
+        error_class = type(error).__qualname__
+        message, kind = _described(error)
         return cls(
             attempt=attempt,
-            error_class=type(error).__qualname__,
-            error_message=str(error)[:MAX_MESSAGE_CHARS],
+            error_class=error_class,
+            error_message=message[:MAX_MESSAGE_CHARS],
             failed_at_ms=failed_at_ms,
             group=group,
+            fingerprint=fingerprint(error_class, kind),
         )
+
+
+# Quoted values and numbers in an error's text: what differs between failures of one kind.
+_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|\d+")
+
+
+def _described(error: BaseException) -> tuple[str, str]:
+    """The error's message fit to travel in headers, and the text that says what kind of failure
+    it is. A database error's text carries its SQL statement and that statement's parameters
+    (a buyer's ids, a payment's details): only the driver's own message travels, and the kind is
+    the statement without its parameters."""
+    if isinstance(error, sqlalchemy.exc.StatementError):
+        cause = error.orig
+        message = (
+            f"{type(cause).__qualname__}: {cause}" if cause is not None else "statement failed"
+        )
+        return message, f"{type(cause).__qualname__}\n{error.statement}"
+    message = str(error)
+    return message, _VALUES.sub("?", message)
+
+
+def fingerprint(error_class: str, kind: str) -> str:
+    """A short hash that failures of one kind share, to group dead letters by cause."""
+    return hashlib.sha256(f"{error_class}\n{kind}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -87,9 +121,11 @@ def encode(own: Headers, state: RetryState) -> Headers:
         (ORIGINAL_PARTITION, str(state.original_partition).encode()),
         (ORIGINAL_OFFSET, str(state.original_offset).encode()),
         (ATTEMPT, str(state.attempt).encode()),
-        (DUE_AT, str(state.due_at_ms).encode()),
         (HISTORY, orjson.dumps([vars(f) for f in state.history])),
     ]
+    # Only a message on its way to a retry is due at a time; a dead letter or a replay is not.
+    if state.due_at_ms:
+        ladder.append((DUE_AT, str(state.due_at_ms).encode()))
     if state.history:
         last = state.last
         ladder += [
@@ -97,6 +133,7 @@ def encode(own: Headers, state: RetryState) -> Headers:
             (GROUP, last.group.encode()),
             (ERROR_CLASS, last.error_class.encode()),
             (ERROR_MESSAGE, last.error_message.encode()),
+            (ERROR_FINGERPRINT, last.fingerprint.encode()),
         ]
     if state.replay:
         ladder.append((REPLAY, b"1"))

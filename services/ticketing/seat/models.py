@@ -7,14 +7,14 @@ from typing import Annotated, Any, Self
 from pydantic import StringConstraints, model_validator
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from ticketing.common.ids import Slug
+from ticketing.common.ids import Name, Slug
 from ticketing.common.sqltypes import UtcDateTime, utcnow
 
 MAX_SEATS_PER_VENUE = 100_000
 
 
 class PriceTier(SQLModel):
-    name: str = Field(min_length=1, max_length=40)
+    name: Name = Field(min_length=1, max_length=40)
     price_cents: int = Field(ge=0, le=100_000_000)
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
 
@@ -22,10 +22,10 @@ class PriceTier(SQLModel):
 class Section(SQLModel):
     """`rows` rows of `seats_per_row` seats, all in one price tier; rows follow the previous section's."""
 
-    name: str = Field(min_length=1, max_length=40)
+    name: Name = Field(min_length=1, max_length=40)
     rows: int = Field(ge=1, le=500)
     seats_per_row: int = Field(ge=1, le=500)
-    price_tier: str
+    price_tier: Name = Field(min_length=1, max_length=40)
 
 
 class VenueLayout(SQLModel):
@@ -52,7 +52,7 @@ class VenueLayout(SQLModel):
 
 
 class VenueBase(SQLModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
 
 
 class VenueCreate(VenueBase, VenueLayout):
@@ -82,7 +82,7 @@ class Seat(SQLModel):
     section: str
     row: int
     number: int
-    price_tier: str
+    price_tier: Name = Field(min_length=1, max_length=40)
 
 
 class VenuePublic(VenueBase, VenueLayout):

@@ -90,7 +90,7 @@ async def put_venue(
 
 
 @router.get("/venues/{venue_id}", tags=["venues"], summary="A venue and its seat map")
-async def get_venue(venue_id: str, session: SessionDep) -> VenuePublic:
+async def get_venue(venue_id: Slug, session: SessionDep) -> VenuePublic:
     venue = await session.get(Venue, venue_id)
     if venue is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "venue not found")
@@ -103,7 +103,7 @@ async def get_venue(venue_id: str, session: SessionDep) -> VenuePublic:
     summary="Load every seat of the event's venue as free; seats already held or sold keep their state",
 )
 async def load_inventory(
-    event_id: str,
+    event_id: Slug,
     session: SessionDep,
     redis: RedisDep,
     events: EventClientDep,
@@ -161,7 +161,7 @@ _FRESHNESS = (
     response_model=EventSeats,
     responses=_NOT_MODIFIED,
 )
-async def event_seats(event_id: str, request: Request) -> Response:
+async def event_seats(event_id: Slug, request: Request) -> Response:
     return _answer(request, (await _seat_status(request, event_id)).full)
 
 
@@ -173,5 +173,5 @@ async def event_seats(event_id: str, request: Request) -> Response:
     response_model=FreeSeats,
     responses=_NOT_MODIFIED,
 )
-async def free_seats(event_id: str, request: Request) -> Response:
+async def free_seats(event_id: Slug, request: Request) -> Response:
     return _answer(request, (await _seat_status(request, event_id)).free)
