@@ -38,6 +38,7 @@ def shortest_session_seconds(max_active: int, tps: float) -> int:
     """
     return math.ceil(max_active / tps + SHOPPING_SECONDS)
 
+
 # What one buyer may hold and buy together in a sale unless the TicketEvent says otherwise: as
 # many seats as one hold takes.
 DEFAULT_MAX_SEATS_PER_BUYER = 4
