@@ -1,7 +1,9 @@
 """After a run, ask MySQL, Redis and Kafka what happened: seats sold twice, reservations lost,
 retries and dead letters. These figures decide whether a sale passed, whatever the crowd saw."""
 
+import asyncio
 import json
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +18,23 @@ from loadtest.crowd.recorder import SeenReservation
 from loadtest.report.record import Integrity, KafkaFigures
 
 SOLD_PREFIX = "sold:"
+
+
+async def wait_settled(engine: AsyncEngine, event_id: str, seconds: float) -> int:
+    """Wait until no reservation of the sale is PENDING, for `seconds` at most (the holds must
+    have expired by then); returns how many are still PENDING."""
+    deadline = time.monotonic() + seconds
+    while True:
+        async with engine.connect() as conn:
+            pending = await conn.scalar(
+                text(
+                    "SELECT COUNT(*) FROM reservations WHERE event_id = :e AND status = 'PENDING'"
+                ),
+                {"e": event_id},
+            )
+        if not pending or time.monotonic() >= deadline:
+            return int(pending or 0)
+        await asyncio.sleep(1)
 
 
 async def check_integrity(

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import redis.asyncio as aioredis
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing.common.sale_config import Phase, SaleConfig, write_sale_config
 from ticketing.common.settings import CommonSettings
@@ -19,7 +18,7 @@ from ticketing.common.tokens import Principal, issue_access_token
 from loadtest.crowd.client import Call, SaleApi
 from loadtest.crowd.processes import Crowd, run_crowd
 from loadtest.crowd.recorder import Recorder
-from loadtest.integrity import check_integrity, kafka_figures
+from loadtest.integrity import check_integrity, kafka_figures, wait_settled
 from loadtest.platform import Platform, PlatformNotReady, start_platform
 from loadtest.profile import CpuTimeline, cpu_between, served_latency, snapshot
 from loadtest.report.machine import describe_machine
@@ -128,19 +127,10 @@ async def _sample(
 async def _settle(platform: Platform, scenario: Scenario) -> None:
     """Wait until no reservation of the sale is PENDING, or until the holds must have expired."""
     engine = create_async_engine(platform.database_url)
-    deadline = time.monotonic() + scenario.hold_ttl_seconds + SETTLE_GRACE_SECONDS
     try:
-        while time.monotonic() < deadline:
-            async with engine.connect() as conn:
-                pending = await conn.scalar(
-                    text(
-                        "SELECT COUNT(*) FROM reservations WHERE event_id = :e AND status = 'PENDING'"
-                    ),
-                    {"e": scenario.event_id},
-                )
-            if not pending:
-                return
-            await asyncio.sleep(1)
+        await wait_settled(
+            engine, scenario.event_id, scenario.hold_ttl_seconds + SETTLE_GRACE_SECONDS
+        )
     finally:
         await engine.dispose()
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing.common.settings import CommonSettings
 from ticketing_cluster.forward import port_forward
@@ -25,7 +25,7 @@ from ticketing_cluster.forward import port_forward
 from loadtest.crowd.client import SaleApi, ServiceUrls
 from loadtest.crowd.processes import run_crowd
 from loadtest.crowd.recorder import Recorder
-from loadtest.integrity import check_integrity
+from loadtest.integrity import check_integrity, wait_settled
 from loadtest.report.machine import describe_machine
 from loadtest.report.record import Integrity, RunRecord
 from loadtest.report.write import write_report
@@ -102,25 +102,6 @@ def crowd_environment(variables: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-async def settle(engine_url: str, event_id: str, hold_ttl_seconds: float) -> None:
-    engine = create_async_engine(engine_url)
-    deadline = time.monotonic() + hold_ttl_seconds + SETTLE_GRACE_SECONDS
-    try:
-        while time.monotonic() < deadline:
-            async with engine.connect() as conn:
-                pending = await conn.scalar(
-                    text(
-                        "SELECT COUNT(*) FROM reservations WHERE event_id = :e AND status = 'PENDING'"
-                    ),
-                    {"e": event_id},
-                )
-            if not pending:
-                return
-            await asyncio.sleep(1)
-    finally:
-        await engine.dispose()
-
-
 @dataclass
 class SaleResult:
     integrity: Integrity
@@ -165,21 +146,16 @@ async def play_smoke_sale(
                 .set(host="127.0.0.1", port=mariadb)
                 .render_as_string(hide_password=False)
             )
-            await settle(local_database, event_id, smoke.hold_ttl_seconds)
             engine = create_async_engine(local_database)
             redis = aioredis.Redis.from_url(f"redis://127.0.0.1:{redis_port}")
             try:
+                pending = await wait_settled(
+                    engine, event_id, smoke.hold_ttl_seconds + SETTLE_GRACE_SECONDS
+                )
                 integrity = await check_integrity(
                     engine, redis, settings.redis_key_prefix, event_id, smoke.seats,
                     recorder.reservations, settle_seconds=SETTLE_GRACE_SECONDS,
                 )  # fmt: skip
-                async with engine.connect() as conn:
-                    pending = await conn.scalar(
-                        text(
-                            "SELECT COUNT(*) FROM reservations WHERE event_id = :e AND status = 'PENDING'"
-                        ),
-                        {"e": event_id},
-                    )
             finally:
                 await redis.aclose()
                 await engine.dispose()
