@@ -14,6 +14,21 @@ import pytest
 from ticketing_cluster import cluster as kind
 
 
+def future_sale(title: str, rows: int, seats_per_row: int) -> dict[str, Any]:
+    """The spec of a small sale that opens in 2030: the operator syncs it and waits."""
+    return {
+        "title": title,
+        "venue": {"rows": rows, "seatsPerRow": seats_per_row, "priceCents": 1000},
+        "sale": {
+            "opensAt": "2030-01-01T12:00:00Z",
+            "closesAt": "2030-01-01T14:00:00Z",
+            "preQueueMinutes": 30,
+        },
+        "admission": {"tps": 5, "maxActive": 20, "sessionTTLSeconds": 60},
+        "holds": {"ttlSeconds": 60},
+    }
+
+
 class Kind:
     """The cluster and the release the tests drive, with kubectl at hand."""
 
@@ -26,6 +41,16 @@ class Kind:
         return self.target.kubectl(
             "-n", self.namespace, *args, capture_output=True, input=input
         ).stdout
+
+    def apply_sale(self, name: str, spec: dict[str, Any]) -> None:
+        """Applies a TicketEvent of this name and spec."""
+        sale = {
+            "apiVersion": "ticketing.dev/v1alpha1",
+            "kind": "TicketEvent",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        self.kubectl("apply", "-f", "-", input=json.dumps(sale))
 
     def get(self, *args: str) -> Any:
         return json.loads(self.kubectl("get", *args, "-o", "json"))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import Kind
+from tests.cluster.conftest import Kind, future_sale
 
 # The first test builds the images and creates the cluster (minutes on a warm cache, about
 # 30 on a cold one), inside its own timeout.
@@ -52,21 +52,7 @@ def test_every_pod_of_the_cluster_runs(kind_cluster: Kind) -> None:
 
 def test_the_operator_in_the_cluster_fills_in_a_sales_status(kind_cluster: Kind) -> None:
     name = "status-check"
-    kind_cluster.kubectl(
-        "apply", "-f", "-",
-        input=f"""
-apiVersion: ticketing.dev/v1alpha1
-kind: TicketEvent
-metadata:
-  name: {name}
-spec:
-  title: Status check
-  venue: {{rows: 2, seatsPerRow: 5, priceCents: 1000}}
-  sale: {{opensAt: "2030-01-01T12:00:00Z", closesAt: "2030-01-01T14:00:00Z", preQueueMinutes: 30}}
-  admission: {{tps: 5, maxActive: 20, sessionTTLSeconds: 60}}
-  holds: {{ttlSeconds: 60}}
-""",
-    )  # fmt: skip
+    kind_cluster.apply_sale(name, future_sale("Status check", rows=2, seats_per_row=5))
     try:
         deadline = time.monotonic() + 120
         status: dict[str, Any] = {}

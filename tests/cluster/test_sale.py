@@ -64,21 +64,20 @@ def open_sale(kind_cluster: Kind, event_id: str, seats: int) -> None:
     now = datetime.now(UTC)
     opens = (now - timedelta(minutes=1)).isoformat(timespec="seconds").replace("+00:00", "Z")
     closes = (now + timedelta(hours=1)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    kind_cluster.kubectl(
-        "apply", "-f", "-",
-        input=f"""
-apiVersion: ticketing.dev/v1alpha1
-kind: TicketEvent
-metadata:
-  name: {event_id}
-spec:
-  title: Cluster smoke sale
-  venue: {{rows: {rows}, seatsPerRow: {per_row}, priceCents: 1000}}
-  sale: {{opensAt: "{opens}", closesAt: "{closes}", preQueueMinutes: 0}}
-  admission: {{tps: {smoke.tps:g}, maxActive: {smoke.max_active}, sessionTTLSeconds: {smoke.session_ttl_seconds}}}
-  holds: {{ttlSeconds: {smoke.hold_ttl_seconds}}}
-""",
-    )  # fmt: skip
+    kind_cluster.apply_sale(
+        event_id,
+        {
+            "title": "Cluster smoke sale",
+            "venue": {"rows": rows, "seatsPerRow": per_row, "priceCents": 1000},
+            "sale": {"opensAt": opens, "closesAt": closes, "preQueueMinutes": 0},
+            "admission": {
+                "tps": smoke.tps,
+                "maxActive": smoke.max_active,
+                "sessionTTLSeconds": smoke.session_ttl_seconds,
+            },
+            "holds": {"ttlSeconds": smoke.hold_ttl_seconds},
+        },
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         status = kind_cluster.get("te", event_id).get("status", {})

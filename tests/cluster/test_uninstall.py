@@ -7,23 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.cluster.conftest import Kind
+from tests.cluster.conftest import Kind, future_sale
 
 # Runs after the other cluster tests (file order): it takes the release away.
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(2700)]
-
-SALE = """
-apiVersion: ticketing.dev/v1alpha1
-kind: TicketEvent
-metadata:
-  name: goodbye
-spec:
-  title: Goodbye
-  venue: {rows: 1, seatsPerRow: 5, priceCents: 1000}
-  sale: {opensAt: "2030-01-01T12:00:00Z", closesAt: "2030-01-01T14:00:00Z", preQueueMinutes: 30}
-  admission: {tps: 5, maxActive: 20, sessionTTLSeconds: 60}
-  holds: {ttlSeconds: 60}
-"""
 
 
 def wait_until(condition: str, check: Callable[[], bool], seconds: float = 120) -> None:
@@ -35,7 +22,7 @@ def wait_until(condition: str, check: Callable[[], bool], seconds: float = 120) 
 
 
 def test_a_deleted_sale_and_an_uninstalled_release_leave_nothing_stuck(kind_cluster: Kind) -> None:
-    kind_cluster.kubectl("apply", "-f", "-", input=SALE)
+    kind_cluster.apply_sale("goodbye", future_sale("Goodbye", rows=1, seats_per_row=5))
     wait_until(
         "the operator put its finalizer on the sale",
         lambda: bool(kind_cluster.get("te", "goodbye")["metadata"].get("finalizers")),
