@@ -168,6 +168,8 @@ async def keep_sale_current(
             reason="PhaseChanged",
             message=f"{before or 'New'} -> {outcome.phase}",
         )
+    if outcome.workers_scaled:
+        kopf.event(body, type="Normal", reason="RetryWorkersScaled", message=outcome.workers_scaled)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

@@ -40,6 +40,8 @@ class Clients:
 class Outcome:
     phase: Phase
     status: dict[str, Any]
+    # "3 -> 4: <reason>" when this reconcile scaled the retry workers.
+    workers_scaled: str | None = None
 
 
 async def reconcile(
@@ -72,7 +74,7 @@ async def reconcile(
         backlog,
     )
     await apply_config(clients.redis, prefix, sale_config(sale_id, spec, phase, admission.tps))
-    workers = await _retry_workers(
+    workers, scaled = await _retry_workers(
         clients, namespace, spec.retry_workers, backlog, status.get("retryWorkers") or {}, now
     )
     services = status.get("services") or {}
@@ -98,6 +100,7 @@ async def reconcile(
                 now,
             ),
         },
+        workers_scaled=scaled,
     )
 
 
@@ -112,7 +115,8 @@ async def _retry_workers(
     backlog: int,
     before: Mapping[str, Any],
     now: datetime,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str | None]:
+    """The retry workers' status, and what this reconcile scaled, if anything."""
     name = policy.deployment or clients.settings.operator_retry_deployment
     current = await clients.deployments.replicas(namespace, name)
     if current is None:
@@ -122,7 +126,7 @@ async def _retry_workers(
             "backlog": backlog,
             "lowSince": None,
             "reason": f"deployment {name} not found in {namespace}",
-        }
+        }, None
     low_since = before.get("lowSince") if before.get("deployment") == name else None
     plan = plan_workers(
         policy,
@@ -131,15 +135,17 @@ async def _retry_workers(
         datetime.fromisoformat(low_since) if low_since else None,
         now,
     )
+    scaled = None
     if plan.replicas != current:
         await clients.deployments.scale(namespace, name, plan.replicas)
+        scaled = f"{current} -> {plan.replicas}: {plan.reason}"
     return {
         "deployment": name,
         "replicas": plan.replicas,
         "backlog": backlog,
         "lowSince": timestamp(plan.low_since) if plan.low_since else None,
         "reason": plan.reason,
-    }
+    }, scaled
 
 
 def _conditions(

@@ -10,8 +10,9 @@
 #   ticketing.local/kind/node:$KUBERNETES_VERSION   the node image kind runs (see build_node)
 #   ticketing.local/redis, /mariadb, /kafka  the chart's backing servers from Debian packages
 # Idempotent: every image carries a label with the digest of its inputs and is rebuilt only
-# when they change. Prints the node image's name on its last line. Arguments name the groups
-# to build (base python node backing; all by default).
+# when they change. Ends by printing, one per line, "<role> <image>" for each image a cluster
+# names (node, python, redis, mariadb, kafka): the one place those names are written. Arguments
+# name the groups to build (base python node backing; all by default).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -37,6 +38,9 @@ PAUSE=ticketing.local/kind/pause:1
 PROVISIONER="ticketing.local/kind/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION"
 ETCD_IMAGE="registry.k8s.io/etcd:${ETCD_VERSION#v}-0"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$root/scripts/install/kafka-pom.xml")"
+REDIS=ticketing.local/redis:bookworm
+MARIADB=ticketing.local/mariadb:bookworm
+KAFKA="ticketing.local/kafka:$KAFKA_VERSION"
 
 need_command docker "scripts/cluster/engine.sh installs and starts Docker"
 docker info >/dev/null 2>&1 || die "no Docker engine answers: start one with ./dev cluster engine-up (or scripts/cluster/engine.sh up)"
@@ -207,14 +211,14 @@ build_node() {
 }
 
 build_backing() {
-  build_dir "ticketing.local/redis:bookworm" "$root/cluster/images/redis" "$BASE"
-  build_dir "ticketing.local/mariadb:bookworm" "$root/cluster/images/mariadb" "$BASE"
+  build_dir "$REDIS" "$root/cluster/images/redis" "$BASE"
+  build_dir "$MARIADB" "$root/cluster/images/mariadb" "$BASE"
   local context="$work/kafka"
   rm -rf "$context" && cp -r "$root/cluster/images/kafka" "$context"
   [[ -f "$cache/kafka-$KAFKA_VERSION/libs/.complete" ]] || bash "$root/scripts/install/kafka.sh"
   cp -r "$cache/kafka-$KAFKA_VERSION/libs" "$context/libs"
   rm -f "$context/libs/.complete"
-  build_dir "ticketing.local/kafka:$KAFKA_VERSION" "$context" "$BASE"
+  build_dir "$KAFKA" "$context" "$BASE"
 }
 
 # With arguments, only the named groups (base python node backing), in the order given.
@@ -229,4 +233,4 @@ for group in "${groups[@]}"; do
     *) die "unknown image group $group: base, python, node or backing" ;;
   esac
 done
-echo "$NODE"
+printf '%s %s\n' node "$NODE" python "$PYTHON_BASE" redis "$REDIS" mariadb "$MARIADB" kafka "$KAFKA"

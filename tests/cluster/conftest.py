@@ -6,7 +6,8 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,14 @@ def future_sale(title: str, rows: int, seats_per_row: int) -> dict[str, Any]:
         "admission": {"tps": 5, "maxActive": 20, "sessionTTLSeconds": 60},
         "holds": {"ttlSeconds": 60},
     }
+
+
+def wait_until(condition: str, check: Callable[[], bool], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds:g} s: {condition}")
+        time.sleep(1)
 
 
 class Kind:

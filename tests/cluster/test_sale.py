@@ -1,37 +1,19 @@
-"""The smoke sale through running pods: the operator in the cluster opens it from a
-TicketEvent, the crowd comes in through a port-forward to the gateway, and the in-cluster
-MariaDB and Redis are audited afterwards. The report goes to loadtest/results/cluster-smoke/.
-A second sale loses its reservation and payment pods midway and must lose nothing."""
+"""The smoke sale through running pods (tests/cluster/sale.py), and a second sale that loses its
+reservation and payment pods midway and must lose nothing.
+
+The first sale's report goes to a temporary directory, or to TICKETING_CLUSTER_REPORT_DIR when
+it is set (loadtest/results/cluster-smoke/ holds the committed one)."""
 
 import asyncio
-import base64
 import os
-import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
-from pydantic import SecretStr
-from sqlalchemy import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from ticketing.common.settings import CommonSettings
-from ticketing_cluster.forward import port_forward
 
-from loadtest.crowd.client import SaleApi, ServiceUrls
-from loadtest.crowd.processes import run_crowd
-from loadtest.crowd.recorder import Recorder
-from loadtest.integrity import check_integrity, wait_settled
-from loadtest.report.machine import describe_machine
-from loadtest.report.record import Integrity, RunRecord
 from loadtest.report.write import write_report
-from loadtest.run import SETTLE_GRACE_SECONDS, venue_shape
 from loadtest.scenarios import scenario as named_scenario
 from tests.cluster.conftest import Kind
+from tests.cluster.sale import play_smoke_sale
 
 # The first test builds the images and creates the cluster (minutes on a warm cache, about
 # 30 on a cold one), inside its own timeout.
@@ -39,154 +21,15 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(2700)]
 
 # The crowd of the smoke scenario arrives over 20 s: the pods go while the line is busy.
 KILL_AFTER_SECONDS = 8
-RESULTS = Path(__file__).resolve().parents[2] / "loadtest" / "results" / "cluster-smoke"
-NOTES = [
-    "Run on the kind cluster of `./dev cluster up` (one node, every image built offline on this "
-    "machine): the sale was opened by the operator running in the cluster from a TicketEvent, "
-    "the crowd reached the gateway through `kubectl port-forward`, and the integrity figures "
-    "were read from the in-cluster MariaDB and Redis through port-forwards.",
-    "Payment declines are the chart's (the simulated gateway's default failure rate), not the "
-    "scenario's payment_failure_rate.",
-    "Kafka's retry and dead-letter counts were not read: the in-cluster broker advertises only "
-    "its in-cluster name, which a client outside the cluster cannot reach; the 0 / 0 below is "
-    "not a measurement.",
-]
 
 
-def secret_value(kind_cluster: Kind, key: str) -> str:
-    data = kind_cluster.get("secret", kind_cluster.release)["data"]
-    return base64.b64decode(data[key]).decode()
-
-
-def open_sale(kind_cluster: Kind, event_id: str, seats: int) -> None:
-    smoke = named_scenario("smoke")
-    rows, per_row = venue_shape(seats)
-    now = datetime.now(UTC)
-    opens = (now - timedelta(minutes=1)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    closes = (now + timedelta(hours=1)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    kind_cluster.apply_sale(
-        event_id,
-        {
-            "title": "Cluster smoke sale",
-            "venue": {"rows": rows, "seatsPerRow": per_row, "priceCents": 1000},
-            "sale": {"opensAt": opens, "closesAt": closes, "preQueueMinutes": 0},
-            "admission": {
-                "tps": smoke.tps,
-                "maxActive": smoke.max_active,
-                "sessionTTLSeconds": smoke.session_ttl_seconds,
-            },
-            "holds": {"ttlSeconds": smoke.hold_ttl_seconds},
-        },
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        status = kind_cluster.get("te", event_id).get("status", {})
-        if status.get("phase") == "OnSale":
-            return
-        time.sleep(1)
-    raise AssertionError(f"the operator did not open {event_id} within 120 s: {status}")
-
-
-@contextmanager
-def crowd_environment(variables: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@dataclass
-class SaleResult:
-    integrity: Integrity
-    record: RunRecord
-    pending: int
-
-
-async def play_smoke_sale(
-    kind_cluster: Kind, during: Callable[[], Awaitable[None]] | None = None
-) -> SaleResult:
-    """The smoke scenario's crowd against a sale the operator opens; `during` runs beside it."""
-    smoke = named_scenario("smoke")
-    event_id = f"cluster-smoke-{uuid.uuid4().hex[:6]}"
-    open_sale(kind_cluster, event_id, smoke.seats)
-    # The crowd's processes mint login tokens with the cluster's key, from their environment.
-    jwt_secret = secret_value(kind_cluster, "jwt-secret")
-    settings = CommonSettings(jwt_secret=SecretStr(jwt_secret))
-    database_url = secret_value(kind_cluster, "database-url")
-    context, namespace = kind_cluster.target.context, kind_cluster.namespace
-    recorder = Recorder()
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    try:
-        with (
-            port_forward(context, namespace, f"{kind_cluster.release}-gateway", 80) as gateway,
-            port_forward(context, namespace, f"{kind_cluster.release}-mariadb", 3306) as mariadb,
-            port_forward(context, namespace, f"{kind_cluster.release}-redis", 6379) as redis_port,
-        ):
-            origin = f"http://127.0.0.1:{gateway}"
-            urls = ServiceUrls(
-                user=origin, queue=origin, event=origin, seat=origin, reservation=origin
-            )
-            crowd = run_crowd(
-                SaleApi(urls, event_id), smoke, recorder, uuid.uuid4().hex[:8],
-                processes=1, on_counts=lambda _: None,
-            )  # fmt: skip
-            with crowd_environment({"TICKETING_JWT_SECRET": jwt_secret}):
-                await asyncio.gather(crowd, *([during()] if during else []))
-            seconds = recorder.now()
-            load_1min = [os.getloadavg()[0]]
-            local_database = (
-                make_url(database_url)
-                .set(host="127.0.0.1", port=mariadb)
-                .render_as_string(hide_password=False)
-            )
-            engine = create_async_engine(local_database)
-            redis = aioredis.Redis.from_url(f"redis://127.0.0.1:{redis_port}")
-            try:
-                pending = await wait_settled(
-                    engine, event_id, smoke.hold_ttl_seconds + SETTLE_GRACE_SECONDS
-                )
-                integrity = await check_integrity(
-                    engine, redis, settings.redis_key_prefix, event_id, smoke.seats,
-                    recorder.reservations, settle_seconds=SETTLE_GRACE_SECONDS,
-                )  # fmt: skip
-            finally:
-                await redis.aclose()
-                await engine.dispose()
-    finally:
-        kind_cluster.kubectl("delete", "te", event_id, "--wait=true", "--timeout=120s")
-    record = RunRecord(
-        scenario="cluster-smoke",
-        started_at=started_at,
-        duration_seconds=seconds,
-        tps=smoke.tps,
-        max_active=smoke.max_active,
-        seats=smoke.seats,
-        arrived=recorder.arrived,
-        outcomes=dict(recorder.outcomes),
-        failures=dict(recorder.failures),
-        requests=recorder.requests,
-        errors=recorder.errors,
-        admissions=sorted(recorder.admissions),
-        queue=recorder.queue,
-        latencies_ms=recorder.latencies_ms,
-        integrity=integrity,
-        notes=NOTES,
-        machine=describe_machine(load_1min, "kind cluster on this machine"),
-    )
-    return SaleResult(integrity, record, int(pending or 0))
-
-
-async def test_the_smoke_sale_sells_every_seat_through_the_cluster(kind_cluster: Kind) -> None:
+async def test_the_smoke_sale_sells_every_seat_through_the_cluster(
+    kind_cluster: Kind, tmp_path: Path
+) -> None:
     smoke = named_scenario("smoke")
 
     sale = await play_smoke_sale(kind_cluster)
-    write_report(sale.record, smoke, RESULTS)
+    write_report(sale.record, smoke, Path(os.environ.get("TICKETING_CLUSTER_REPORT_DIR", tmp_path)))
 
     assert sale.integrity.tickets == smoke.seats, sale.record.outcomes
     assert sale.integrity.oversold == 0

@@ -2,23 +2,12 @@
 removes its finalizer from a deleted TicketEvent, and `helm uninstall` removes every workload
 (the kept Secret and the StatefulSets' volumes aside, by design)."""
 
-import time
-from collections.abc import Callable
-
 import pytest
 
-from tests.cluster.conftest import Kind, future_sale
+from tests.cluster.conftest import Kind, future_sale, wait_until
 
 # Runs after the other cluster tests (file order): it takes the release away.
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(2700)]
-
-
-def wait_until(condition: str, check: Callable[[], bool], seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds:g} s: {condition}")
-        time.sleep(1)
 
 
 def test_a_deleted_sale_and_an_uninstalled_release_leave_nothing_stuck(kind_cluster: Kind) -> None:

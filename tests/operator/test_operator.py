@@ -190,6 +190,15 @@ async def test_retry_backlog_scales_workers_to_max_then_back_to_min_after_cooldo
     assert resource["status"]["retryWorkers"]["backlog"] == 0
     assert resource["status"]["retryWorkers"]["reason"].startswith("scaled down")
 
+    async def scaled() -> list[str]:
+        events = client.CoreV1Api(kube_api).list_namespaced_event(kube_namespace).items
+        return [e.message for e in events if e.reason == "RetryWorkersScaled"]
+
+    messages = await eventually(
+        scaled, lambda m: len(m) == 3, what="an event for each of the three scalings"
+    )
+    assert sorted(m.split(":")[0] for m in messages) == ["1 -> 3", "3 -> 4", "4 -> 1"]
+
 
 async def test_sale_without_retry_deployment_reports_degraded(
     start_operator: StartOperator,

@@ -81,10 +81,9 @@ def engine_answers() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
 
 
-def build_images() -> str:
-    """Every image but the app's; returns the node image's name."""
-    output = run(["bash", paths.IMAGES_SCRIPT], stdout=subprocess.PIPE).stdout
-    return output.strip().splitlines()[-1]
+def build_images() -> images.Built:
+    """Every image but the app's."""
+    return images.Built.parse(run(["bash", paths.IMAGES_SCRIPT], stdout=subprocess.PIPE).stdout)
 
 
 def kind_config(node_image: str) -> Path:
@@ -138,14 +137,14 @@ def load_images(cluster: Cluster, references: list[str]) -> None:
         )
 
 
-def release_values(cluster: Cluster, tag: str) -> dict[str, str]:
+def release_values(cluster: Cluster, tag: str, built: images.Built) -> dict[str, str]:
     """skaffold.yaml's values for the release, and the offline images of the backing servers."""
     values = cluster.pipeline.release.values(cluster.pipeline.artifact.image, tag)
-    values.update(images.BACKING_VALUES)
+    values.update(built.backing_values())
     return values
 
 
-def helm_install(cluster: Cluster, tag: str) -> None:
+def helm_install(cluster: Cluster, tag: str, built: images.Built) -> None:
     release = cluster.pipeline.release
     command: list[str | Path] = [
         paths.binary("helm"),
@@ -161,32 +160,35 @@ def helm_install(cluster: Cluster, tag: str) -> None:
     ]
     for values_file in release.values_files:
         command += ["--values", values_file]
-    for key, value in release_values(cluster, tag).items():
+    for key, value in release_values(cluster, tag, built).items():
         command += ["--set-string" if key.endswith(".tag") else "--set", f"{key}={value}"]
     say(f"helm upgrade --install {release.name} ({release.chart.name}) in {release.namespace}")
     run(command, stdout=subprocess.DEVNULL)
 
 
 def wait_ready(cluster: Cluster, timeout: float = READY_TIMEOUT_SECONDS) -> None:
-    """Every Deployment and StatefulSet of the release ready and every Job complete."""
+    """Every Job of the release complete and every StatefulSet and Deployment rolled out.
+
+    A rollout, not "available": after an upgrade the old pods keep a Deployment available while
+    the new ones are still starting.
+    """
     deadline = time.monotonic() + timeout
+
+    def remaining() -> str:
+        return f"--timeout={max(1, int(deadline - time.monotonic()))}s"
+
     say("waiting for the migration Job, the StatefulSets and the Deployments")
-    for kind, condition in (
-        ("job", "condition=complete"),
-        ("statefulset", "jsonpath={.status.readyReplicas}=1"),
-        ("deployment", "condition=available"),
-    ):
-        remaining = max(1, int(deadline - time.monotonic()))
-        cluster.kubectl(
-            "-n",
-            cluster.namespace,
-            "wait",
-            kind,
-            "--all",
-            f"--for={condition}",
-            f"--timeout={remaining}s",
-            stdout=subprocess.DEVNULL,
-        )
+    namespace = ("-n", cluster.namespace)
+    cluster.kubectl(
+        *namespace, "wait", "job", "--all", "--for=condition=complete", remaining(),
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    for kind in ("statefulset", "deployment"):
+        listed = cluster.kubectl(*namespace, "get", kind, "-o", "name", capture_output=True)
+        for name in listed.stdout.split():
+            cluster.kubectl(
+                *namespace, "rollout", "status", name, remaining(), stdout=subprocess.DEVNULL
+            )
 
 
 def apply_sample_sale(cluster: Cluster) -> None:
@@ -200,11 +202,11 @@ def up() -> None:
     install()
     engine("up")
     cluster = Cluster.from_repository()
-    node_image = build_images()
-    tag = images.build_app(cluster.pipeline.artifact)
-    create(cluster, node_image)
-    load_images(cluster, [f"{cluster.pipeline.artifact.image}:{tag}", *images.backing_images()])
-    helm_install(cluster, tag)
+    built = build_images()
+    tag = images.build_app(cluster.pipeline.artifact, built.python)
+    create(cluster, built.node)
+    load_images(cluster, [f"{cluster.pipeline.artifact.image}:{tag}", *built.backing])
+    helm_install(cluster, tag, built)
     wait_ready(cluster)
     apply_sample_sale(cluster)
     say(f"the cluster is up in {time.monotonic() - started:.0f} s; every pod:")

@@ -6,32 +6,48 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ticketing_cluster.paths import ROOT, WHEELS
 from ticketing_cluster.skaffold import Artifact
 
-# The app image's base where no registry can be reached (scripts/cluster/images.sh).
-PYTHON_BASE = "ticketing.local/python:3.11-bookworm"
-
-# The chart's backing servers, built from Debian packages by scripts/cluster/images.sh: the
-# values that point the chart's StatefulSets at them.
-BACKING_VALUES = {
-    "redis.image.repository": "ticketing.local/redis",
-    "redis.image.tag": "bookworm",
-    "mariadb.image.repository": "ticketing.local/mariadb",
-    "mariadb.image.tag": "bookworm",
-    "kafka.image.repository": "ticketing.local/kafka",
-    "kafka.image.tag": "4.1.1",
-}
+# The chart's backing servers that scripts/cluster/images.sh builds from Debian packages.
+BACKING = ("redis", "mariadb", "kafka")
 
 
-def backing_images() -> list[str]:
-    names = sorted({key.split(".")[0] for key in BACKING_VALUES})
-    return [
-        f"{BACKING_VALUES[f'{name}.image.repository']}:{BACKING_VALUES[f'{name}.image.tag']}"
-        for name in names
-    ]
+@dataclass(frozen=True)
+class Built:
+    """The images scripts/cluster/images.sh built, by role: node, python, redis, mariadb, kafka."""
+
+    by_role: dict[str, str]
+
+    @classmethod
+    def parse(cls, output: str) -> Built:
+        """The script's last lines, "<role> <image>" each."""
+        pairs = (line.split(" ", 1) for line in output.strip().splitlines() if " " in line)
+        return cls({role: image for role, image in pairs if role in (*BACKING, "node", "python")})
+
+    @property
+    def node(self) -> str:
+        return self.by_role["node"]
+
+    @property
+    def python(self) -> str:
+        return self.by_role["python"]
+
+    @property
+    def backing(self) -> list[str]:
+        return [self.by_role[name] for name in BACKING]
+
+    def backing_values(self) -> dict[str, str]:
+        """The chart values that point its StatefulSets at the backing servers' images."""
+        values: dict[str, str] = {}
+        for name in BACKING:
+            repository, _, tag = self.by_role[name].rpartition(":")
+            values[f"{name}.image.repository"] = repository
+            values[f"{name}.image.tag"] = tag
+        return values
 
 
 def context_files(artifact: Artifact) -> list[Path]:
@@ -96,8 +112,9 @@ def image_exists(reference: str) -> bool:
     )
 
 
-def build_app(artifact: Artifact) -> str:
-    """Builds the app image unless its tag (the input digest) is already there; returns the tag."""
+def build_app(artifact: Artifact, base: str) -> str:
+    """Builds the app image on `base` unless its tag (the input digest) is already there;
+    returns the tag."""
     tag = input_digest(artifact)
     if image_exists(f"{artifact.image}:{tag}"):
         return tag
@@ -110,7 +127,7 @@ def build_app(artifact: Artifact) -> str:
             "--file",
             str(artifact.dockerfile),
             "--build-arg",
-            f"BASE_IMAGE={PYTHON_BASE}",
+            f"BASE_IMAGE={base}",
             "--build-arg",
             "PIP_NO_INDEX=1",
             "--tag",
