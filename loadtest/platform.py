@@ -1,4 +1,4 @@
-"""The local platform a load run drives: Redis, MariaDB and Kafka from ticketing.devstack, and
+"""The local platform a load run drives: Redis, MariaDB and Kafka from ticketing_dev, and
 every registered service as a `python -m ticketing <service>` process on a free loopback port.
 
 Each run gets its own database, Redis key prefix and Kafka topic prefix, so runs never mix.
@@ -18,9 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing import __main__ as registry
 from ticketing.common.db import server_url
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.process import ManagedProcess, ServerNotReady, http_ready
-from ticketing.devstack.stack import LocalStack, StackPorts
+from ticketing_dev.ports import free_port
+from ticketing_dev.process import ManagedProcess, ServerNotReady, http_ready
+from ticketing_dev.stack import LocalStack, StackPorts
 
 from loadtest.crowd.client import ServiceUrls
 from loadtest.scenarios import Scenario

@@ -4,8 +4,8 @@ import os
 from pathlib import Path
 
 import pytest
-from ticketing.devstack.controlplane import find_binary
-from ticketing.devstack.servers import MissingPrerequisite
+from ticketing_dev.controlplane import find_binary
+from ticketing_dev.servers import MissingPrerequisite
 
 
 @pytest.fixture(scope="session")

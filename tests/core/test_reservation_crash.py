@@ -22,7 +22,6 @@ from ticketing.common.redis_keys import SaleKeys, held_sales_key
 from ticketing.common.settings import CommonSettings
 from ticketing.common.sqltypes import utcnow
 from ticketing.common.tokens import Principal, issue_access_token, issue_admission_token
-from ticketing.devstack.ports import free_port
 from ticketing.reservation.holds import SeatHolds
 from ticketing.reservation.lifecycle import Trigger
 from ticketing.reservation.models import (
@@ -34,6 +33,7 @@ from ticketing.reservation.models import (
 )
 from ticketing.reservation.orphans import OrphanReaper
 from ticketing.reservation.service import ReservationService
+from ticketing_dev.ports import free_port
 
 from tests.core.factories import bearer
 from tests.core.sale_kit import (

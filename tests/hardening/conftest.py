@@ -13,9 +13,9 @@ from sqlalchemy import text
 from ticketing.common.db import make_engine, server_url
 from ticketing.common.resources import open_database
 from ticketing.common.settings import CommonSettings
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.stack import LocalStack, StackPorts
 from ticketing.migrations.run import upgrade
+from ticketing_dev.ports import free_port
+from ticketing_dev.stack import LocalStack, StackPorts
 
 from tests.core.conftest import migrated_database, serve
 from tests.hardening.platform import FaultPlatform, ServiceProcess

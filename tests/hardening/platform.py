@@ -12,9 +12,9 @@ import httpx
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.settings import CommonSettings
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.process import ManagedProcess
-from ticketing.devstack.stack import LocalStack
+from ticketing_dev.ports import free_port
+from ticketing_dev.process import ManagedProcess
+from ticketing_dev.stack import LocalStack
 
 # Short enough that a reservation whose payment never came back expires within a test.
 HOLD_TTL_SECONDS = 8

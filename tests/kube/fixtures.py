@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client, config
-from ticketing.devstack.controlplane import ControlPlane
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.servers import MissingPrerequisite
+from ticketing_dev.controlplane import ControlPlane
+from ticketing_dev.ports import free_port
+from ticketing_dev.servers import MissingPrerequisite
 
 
 def _missing(reason: str) -> None:

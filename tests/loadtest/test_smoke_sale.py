@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from ticketing.devstack.stack import LocalStack
+from ticketing_dev.stack import LocalStack
 
 from loadtest.platform import Platform, missing_services
 from loadtest.report.record import RunRecord

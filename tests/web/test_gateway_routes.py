@@ -5,10 +5,10 @@ Gateway API HTTPRoute) sends it to. The front doors are read from the rendered c
 from functools import cache
 
 import pytest
-from ticketing.devstack.controlplane import find_binary
-from ticketing.devstack.servers import MissingPrerequisite
 from ticketing.gateway.routes import COMPONENTS, ROUTES, component_for
 from ticketing.gateway.settings import GatewaySettings
+from ticketing_dev.controlplane import find_binary
+from ticketing_dev.servers import MissingPrerequisite
 
 from tests.charts.chart import by_kind, render
 
