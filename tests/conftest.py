@@ -17,7 +17,7 @@ from ticketing.common.db import server_url
 from ticketing.common.settings import CommonSettings
 from ticketing_dev.stack import LocalStack, StackPorts
 
-pytest_plugins: list[str] = ["tests.kube.fixtures"]
+pytest_plugins: list[str] = ["tests.prerequisites", "tests.kube.fixtures"]
 
 
 @pytest.fixture(scope="session")
