@@ -8,9 +8,9 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from ticketing.devstack.ports import PortTaken
-from ticketing.devstack.process import ServerNotReady
-from ticketing.devstack.servers import MissingPrerequisite
+from ticketing_dev.ports import PortTaken
+from ticketing_dev.process import ServerNotReady
+from ticketing_dev.servers import MissingPrerequisite
 
 from loadtest.platform import Platform, PlatformNotReady
 from loadtest.report.record import RunRecord

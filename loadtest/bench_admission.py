@@ -19,11 +19,11 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from ticketing.common.sale_config import SaleConfig, write_sale_config
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.servers import RedisServer
 from ticketing.queue.admission import AdmissionWorker
 from ticketing.queue.settings import QueueSettings
 from ticketing.queue.store import SaleQueue
+from ticketing_dev.ports import free_port
+from ticketing_dev.servers import RedisServer
 
 EVENT = "bench-sale"
 SAMPLE_SECONDS = 0.25

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.servers import RedisServer
-from ticketing.devstack.stack import LocalStack, StackPorts
+from ticketing_dev.ports import free_port
+from ticketing_dev.servers import RedisServer
+from ticketing_dev.stack import LocalStack, StackPorts
 
 
 class BenchmarkFailed(RuntimeError):
@@ -58,7 +58,7 @@ def run_dir(prefix: str) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def redis_server(directory: Path) -> Iterator[RedisServer]:
-    """A Redis of its own, configured as the platform runs it (ticketing.devstack)."""
+    """A Redis of its own, configured as the platform runs it (ticketing_dev)."""
     server = RedisServer(directory, free_port())
     server.start()
     try:

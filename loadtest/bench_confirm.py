@@ -37,9 +37,9 @@ from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Principal, issue_access_token, issue_admission_token
 from ticketing.common.topics import RESERVATION_REQUESTED
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.process import ManagedProcess, http_ready
-from ticketing.devstack.stack import LocalStack
+from ticketing_dev.ports import free_port
+from ticketing_dev.process import ManagedProcess, http_ready
+from ticketing_dev.stack import LocalStack
 
 from loadtest.bench_common import (
     Sample,

@@ -41,11 +41,11 @@ from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.sale_config import Phase, SaleConfig, write_sale_config
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Principal, issue_access_token
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.process import ManagedProcess, http_ready
 from ticketing.queue.app import create_app
 from ticketing.queue.settings import QueueSettings
 from ticketing.queue.store import SaleQueue
+from ticketing_dev.ports import free_port
+from ticketing_dev.process import ManagedProcess, http_ready
 
 from loadtest.bench_common import (
     BenchmarkFailed,

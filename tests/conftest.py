@@ -1,7 +1,7 @@
 """Real servers for the whole test session, and per-test isolation on top of them.
 
 The session starts Redis, MariaDB and Kafka from their real binaries on free loopback ports
-(ticketing.devstack). Each test gets its own Redis key prefix, its own database and its own
+(ticketing_dev). Each test gets its own Redis key prefix, its own database and its own
 Kafka topic prefix and consumer groups, so tests never see each other's data.
 """
 
@@ -15,9 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing.common.db import server_url
 from ticketing.common.settings import CommonSettings
-from ticketing.devstack.stack import LocalStack, StackPorts
+from ticketing_dev.stack import LocalStack, StackPorts
 
-pytest_plugins: list[str] = ["tests.kube.fixtures"]
+pytest_plugins: list[str] = ["tests.prerequisites", "tests.kube.fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from starlette.types import ASGIApp
-from ticketing.devstack.ports import free_port
+from ticketing_dev.ports import free_port
 
 
 @asynccontextmanager

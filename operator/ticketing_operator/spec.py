@@ -14,7 +14,6 @@ from pydantic.alias_generators import to_camel
 GROUP = "ticketing.dev"
 VERSION = "v1alpha1"
 PLURAL = "ticketevents"
-KIND = "TicketEvent"
 
 
 class InvalidSpec(ValueError):

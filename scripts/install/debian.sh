@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the local platform runs: Redis and MariaDB servers, and the
-# Chromium the browser test of the web page drives headless. With package names as arguments,
-# only those (sale.sh: the servers alone).
+# Installs the Debian packages the local platform runs: Redis and MariaDB servers, the Chromium
+# the browser test of the web page drives headless, and the node that runs the k6 scripts' own
+# JavaScript in tests/loadtest. With package names as arguments, only those (sale.sh: the
+# servers alone).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-PACKAGES=(redis-server mariadb-server mariadb-client chromium)
+PACKAGES=(redis-server mariadb-server mariadb-client chromium nodejs)
 [ $# -gt 0 ] && PACKAGES=("$@")
 if [ -n "${TICKETING_EXTRA_DEBIAN_PACKAGES:-}" ]; then
     read -r -a extra <<<"$TICKETING_EXTRA_DEBIAN_PACKAGES"

@@ -1,37 +1,109 @@
 """The one entry point: `python -m ticketing <service>` runs a service, `migrate` the schema
 (`migrate --wait` changes nothing and returns once the schema is migrated).
 
-To add a service, add one line to `APPS` (an HTTP app factory, run by uvicorn) or `WORKERS`
-(a function with no arguments, sync or async, that runs until the process is stopped).
+To add a service, add a loader to `APPS` (it returns the HTTP app, run by uvicorn) or `WORKERS`
+(it returns a function with no arguments, sync or async, that runs until the process is stopped).
+Each loader imports its service when called, so a process imports only the service it runs,
+and the imports stay plain statements that import-linter follows.
 """
 
 import argparse
 import asyncio
-import importlib
 import inspect
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from ticketing.common.observability import configure_logging
 from ticketing.common.settings import CommonSettings
 
-APPS: dict[str, str] = {
-    "user": "ticketing.user.app:create_app",
-    "event": "ticketing.event.app:create_app",
-    "seat": "ticketing.seat.app:create_app",
-    "reservation": "ticketing.reservation.app:create_app",
-    "payment": "ticketing.payment.app:create_app",
-    "queue": "ticketing.queue.app:create_app",
-    "gateway": "ticketing.gateway.app:create_app",
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+
+def _user() -> "Starlette":
+    from ticketing.user.app import create_app
+
+    return create_app()
+
+
+def _event() -> "Starlette":
+    from ticketing.event.app import create_app
+
+    return create_app()
+
+
+def _seat() -> "Starlette":
+    from ticketing.seat.app import create_app
+
+    return create_app()
+
+
+def _reservation() -> "Starlette":
+    from ticketing.reservation.app import create_app
+
+    return create_app()
+
+
+def _payment() -> "Starlette":
+    from ticketing.payment.app import create_app
+
+    return create_app()
+
+
+def _queue() -> "Starlette":
+    from ticketing.queue.app import create_app
+
+    return create_app()
+
+
+def _gateway() -> "Starlette":
+    from ticketing.gateway.app import create_app
+
+    return create_app()
+
+
+def _retry_consumer() -> Callable[[], object]:
+    from ticketing.retry.processes import retry_consumer
+
+    return retry_consumer
+
+
+def _retry_worker() -> Callable[[], object]:
+    from ticketing.retry.processes import retry_worker
+
+    return retry_worker
+
+
+def _operator() -> Callable[[], object]:
+    from ticketing_operator.run import run
+
+    return run
+
+
+def _queue_admission() -> Callable[[], object]:
+    from ticketing.queue.admission import run_worker
+
+    return run_worker
+
+
+APPS: dict[str, Callable[[], "Starlette"]] = {
+    "user": _user,
+    "event": _event,
+    "seat": _seat,
+    "reservation": _reservation,
+    "payment": _payment,
+    "queue": _queue,
+    "gateway": _gateway,
 }
 
-WORKERS: dict[str, str] = {
-    "retry-consumer": "ticketing.retry.processes:retry_consumer",
-    "retry-worker": "ticketing.retry.processes:retry_worker",
-    "operator": "ticketing_operator.run:run",
-    "queue-admission": "ticketing.queue.admission:run_worker",
+WORKERS: dict[str, Callable[[], Callable[[], object]]] = {
+    "retry-consumer": _retry_consumer,
+    "retry-worker": _retry_worker,
+    "operator": _operator,
+    "queue-admission": _queue_admission,
 }
 
 
@@ -73,13 +145,7 @@ def main(argv: list[str] | None = None) -> None:
             ws_per_message_deflate=False,
         )
     else:
-        _run_worker(_load(WORKERS[args.command]))
-
-
-def _load(target: str) -> Callable[[], object]:
-    module, _, attr = target.partition(":")
-    function: Callable[[], object] = getattr(importlib.import_module(module), attr)
-    return function
+        _run_worker(WORKERS[args.command]())
 
 
 def _run_worker(function: Callable[[], object]) -> None:

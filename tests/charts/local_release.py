@@ -24,7 +24,7 @@ from pathlib import Path
 import ticketing
 import ticketing_operator
 from ticketing.common.settings import CommonSettings
-from ticketing.devstack.ports import free_port
+from ticketing_dev.ports import free_port
 
 from tests.charts.chart import Manifest, by_kind
 

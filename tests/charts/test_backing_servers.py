@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.stack import LocalStack
+from ticketing_dev.ports import free_port
+from ticketing_dev.stack import LocalStack
 
 from tests.charts.chart import Manifest, by_kind, render
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
-from ticketing.devstack.controlplane import ControlPlane
+from ticketing_dev.controlplane import ControlPlane
 
 from tests.charts.chart import CHART, VALUES_SETS
 

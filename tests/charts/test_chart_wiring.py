@@ -21,9 +21,9 @@ from kubernetes import client
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing.common.db import server_url
-from ticketing.devstack.controlplane import ControlPlane
-from ticketing.devstack.stack import LocalStack
 from ticketing.gateway.routes import COMPONENTS, ROUTES
+from ticketing_dev.controlplane import ControlPlane
+from ticketing_dev.stack import LocalStack
 
 from tests.charts.chart import CHART, Manifest, by_kind, render
 from tests.charts.local_release import Addresses, LocalPod, container_env, local_pods

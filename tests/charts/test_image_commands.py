@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dockerfile
 import pytest
-from ticketing.devstack.stack import LocalStack
+from ticketing_dev.stack import LocalStack
 
 from tests.charts.chart import ROOT, by_kind, chart_values, component_commands, render
 from tests.charts.local_release import Addresses, LocalPod, local_pods

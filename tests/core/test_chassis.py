@@ -24,9 +24,9 @@ from ticketing.common.resources import (
     redis_ready,
 )
 from ticketing.common.settings import CommonSettings
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.stack import LocalStack
 from ticketing.migrations.schema import owners
+from ticketing_dev.ports import free_port
+from ticketing_dev.stack import LocalStack
 
 from tests.core.conftest import Serve
 

@@ -2,12 +2,9 @@
 the sweeper reaps the orphan hold once its hold key expired, and never undoes a confirmed sale."""
 
 import asyncio
-import os
 import random
-import signal
-import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,7 +19,6 @@ from ticketing.common.redis_keys import SaleKeys, held_sales_key
 from ticketing.common.settings import CommonSettings
 from ticketing.common.sqltypes import utcnow
 from ticketing.common.tokens import Principal, issue_access_token, issue_admission_token
-from ticketing.devstack.ports import free_port
 from ticketing.reservation.holds import SeatHolds
 from ticketing.reservation.lifecycle import Trigger
 from ticketing.reservation.models import (
@@ -45,6 +41,7 @@ from tests.core.sale_kit import (
     seat_ids,
     seat_states,
 )
+from tests.service_processes import ServiceProcess, namespace_env
 
 # Short holds, and no grace: the hold key expires with the hold, so a test waits seconds.
 HOLD_TTL_SECONDS = 2
@@ -245,69 +242,34 @@ async def test_reaping_while_buyers_confirm_never_frees_a_confirmed_seat(
 # The real process, killed.
 
 
-def process_env(settings: CommonSettings, port: int) -> dict[str, str]:
+def crash_env(settings: CommonSettings) -> dict[str, str]:
     return {
-        **os.environ,
-        "TICKETING_REDIS_URL": settings.redis_url,
-        "TICKETING_DATABASE_URL": settings.database_url,
-        "TICKETING_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "TICKETING_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "TICKETING_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+        **namespace_env(settings),
         "TICKETING_DEFAULT_HOLD_TTL_SECONDS": str(HOLD_TTL_SECONDS),
         "TICKETING_HOLD_KEY_GRACE_SECONDS": "0",
         "TICKETING_SWEEP_INTERVAL_SECONDS": "0.2",
-        "TICKETING_HTTP_PORT": str(port),
     }
 
 
-class ReservationProcess:
-    """`python -m ticketing reservation` on a free port, its output in a log file."""
-
-    def __init__(self, settings: CommonSettings, log: Path) -> None:
-        self._settings = settings
-        self._log = log
-        self.port = free_port()
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> httpx.AsyncClient:
-        with self._log.open("ab") as out:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "ticketing",
-                "reservation",
-                env=process_env(self._settings, self.port),
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
-        async with asyncio.timeout(60):
-            while True:
-                assert self.process.returncode is None, self._log.read_text()[-3000:]
-                try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        return client
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-
-    async def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(sig)
-            await asyncio.wait_for(self.process.wait(), 30)
-
-
 @pytest.fixture
-async def processes(
-    settings: CommonSettings, migrated_database: str, tmp_path: Path
-) -> AsyncIterator[list[ReservationProcess]]:
+def processes(migrated_database: str) -> Iterator[list[ServiceProcess]]:
     """Reservation processes for the test; any still running are stopped at its end."""
-    started: list[ReservationProcess] = []
+    started: list[ServiceProcess] = []
     try:
         yield started
     finally:
-        for process in started:
-            await process.kill(signal.SIGTERM)
+        for service in started:
+            service.process.stop()
+
+
+async def start_reservation(
+    processes: list[ServiceProcess], settings: CommonSettings, log_dir: Path
+) -> ServiceProcess:
+    """`python -m ticketing reservation` on a free port, once it answers /readyz."""
+    service = ServiceProcess("reservation", crash_env(settings), log_dir)
+    processes.append(service)
+    await asyncio.to_thread(service.restart)
+    return service
 
 
 def buyer_headers(settings: CommonSettings, event_id: str) -> dict[str, str]:
@@ -332,16 +294,15 @@ async def reserve(
 
 
 async def test_seats_held_by_a_process_killed_before_its_commit_return_to_sale(
-    processes: list[ReservationProcess],
+    processes: list[ServiceProcess],
     engine: AsyncEngine,
     redis_client: aioredis.Redis,
     settings: CommonSettings,
     tmp_path: Path,
 ) -> None:
     prefix = settings.redis_key_prefix
-    first = ReservationProcess(settings, tmp_path / "first.log")
-    processes.append(first)
-    client = await first.start()
+    first = await start_reservation(processes, settings, tmp_path / "first")
+    client = httpx.AsyncClient(base_url=first.base_url, timeout=30)
     event = await make_sale(redis_client, prefix, seats=24)
     seats = seat_ids(24)
     recorded = await reserve(client, settings, event, seats[:2])
@@ -360,7 +321,7 @@ async def test_seats_held_by_a_process_killed_before_its_commit_return_to_sale(
             return all(state.startswith("held:") for state in states.values())
 
         await eventually(all_held, within=30)
-        await first.kill()
+        await asyncio.to_thread(first.process.kill)
         assert set(await asyncio.gather(*requests)) == {None}
         await blocker.execute(text("UNLOCK TABLES"))
     await client.aclose()
@@ -371,9 +332,7 @@ async def test_seats_held_by_a_process_killed_before_its_commit_return_to_sale(
     assert len(orphans) == 11
     assert set(await statuses(engine, event)) == {recorded.json()["id"]}
 
-    restarted = ReservationProcess(settings, tmp_path / "restarted.log")
-    processes.append(restarted)
-    await (await restarted.start()).aclose()
+    await start_reservation(processes, settings, tmp_path / "restarted")
 
     await eventually(lambda: _all_free(redis_client, prefix, event), within=HOLD_TTL_SECONDS + 30)
     rows = await statuses(engine, event)
@@ -384,16 +343,15 @@ async def test_seats_held_by_a_process_killed_before_its_commit_return_to_sale(
 
 
 async def test_process_killed_under_load_leaves_every_seat_free_or_owned_by_a_live_reservation(
-    processes: list[ReservationProcess],
+    processes: list[ServiceProcess],
     engine: AsyncEngine,
     redis_client: aioredis.Redis,
     settings: CommonSettings,
     tmp_path: Path,
 ) -> None:
     prefix = settings.redis_key_prefix
-    first = ReservationProcess(settings, tmp_path / "first.log")
-    processes.append(first)
-    client = await first.start()
+    first = await start_reservation(processes, settings, tmp_path / "first")
+    client = httpx.AsyncClient(base_url=first.base_url, timeout=30)
     event = await make_sale(redis_client, prefix, seats=40)
     seats = seat_ids(40)
     rush = [
@@ -406,13 +364,11 @@ async def test_process_killed_under_load_leaves_every_seat_free_or_owned_by_a_li
         return sum(state != "free" for state in states.values()) >= 6
 
     await eventually(some_held, within=30)
-    await first.kill()
+    await asyncio.to_thread(first.process.kill)
     await asyncio.gather(*rush)
     await client.aclose()
 
-    restarted = ReservationProcess(settings, tmp_path / "restarted.log")
-    processes.append(restarted)
-    await (await restarted.start()).aclose()
+    await start_reservation(processes, settings, tmp_path / "restarted")
 
     async def settled() -> bool:
         states = await seat_states(redis_client, prefix, event)

@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.background import background
-from ticketing.common.consumer import ConsumerRunner, DeadLetterOnFailure
+from ticketing.common.consumer import ConsumerRunner
 from ticketing.common.envelope import Envelope
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.settings import CommonSettings
@@ -17,6 +17,9 @@ from ticketing.reservation.consumers import CONSUMED_TOPICS, payment_outcome_han
 from ticketing.reservation.models import ReservationStatus
 from ticketing.reservation.outbox import OutboxRelay
 from ticketing.reservation.service import ReservationService
+from ticketing.retry import headers as retry_headers
+from ticketing.retry.failure import RetryFailureHandler
+from ticketing.retry.policy import ladder_topics
 
 from tests.core.sale_kit import (
     count_tickets,
@@ -39,8 +42,10 @@ def service(
 @pytest.fixture
 async def topics(settings: CommonSettings) -> Topics:
     topics = Topics(settings.kafka_topic_prefix)
-    names = [n for t in CONSUMED_TOPICS for n in (topics.name(t), topics.dead_letter(t))]
-    await ensure_topics(settings.kafka_bootstrap, [*names, topics.reservation_requested])
+    names = [topics.name(t) for t in CONSUMED_TOPICS]
+    await ensure_topics(
+        settings.kafka_bootstrap, [*names, *ladder_topics(topics), topics.reservation_requested]
+    )
     return topics
 
 
@@ -103,7 +108,7 @@ async def test_payment_delivered_twice_sells_once_and_garbage_goes_to_dead_lette
             group=group,
             topics=[topics.name(t) for t in CONSUMED_TOPICS],
             handler=payment_outcome_handler(service),
-            failure_handler=DeadLetterOnFailure(producer, topics, group),
+            failure_handler=RetryFailureHandler(producer, topics, group),
             redis=redis_client,
             redis_prefix=settings.redis_key_prefix,
         )
@@ -126,4 +131,4 @@ async def test_payment_delivered_twice_sells_once_and_garbage_goes_to_dead_lette
     assert set(states.values()) == {f"sold:{reservation.id}"}
     [dead] = await read_records(settings.kafka_bootstrap, topics.dead_letter(RESERVATION_PAID), 1)
     assert dead.value == b"not an envelope"
-    assert ("x-error-class", b"MalformedMessage") in dead.headers
+    assert (retry_headers.ERROR_CLASS, b"MalformedMessage") in dead.headers

@@ -7,10 +7,10 @@ import pytest
 import redis.asyncio as aioredis
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.settings import CommonSettings
-from ticketing.devstack.ports import free_port
 from ticketing.event.app import create_app as create_event_app
 from ticketing.seat.app import create_app as create_seat_app
 from ticketing.seat.settings import SeatSettings
+from ticketing_dev.ports import free_port
 
 from tests.core.conftest import Serve
 from tests.core.factories import admin_token, bearer, event_body, user_token, venue_body

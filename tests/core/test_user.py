@@ -8,9 +8,9 @@ import jwt
 import pytest
 from sqlalchemy.engine import make_url
 from ticketing.common.settings import CommonSettings
-from ticketing.devstack.ports import free_port
 from ticketing.user.app import create_app
 from ticketing.user.settings import UserSettings
+from ticketing_dev.ports import free_port
 
 from tests.core.conftest import Serve
 from tests.core.factories import PASSWORD, bearer, sign_up_and_log_in

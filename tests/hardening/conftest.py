@@ -13,12 +13,13 @@ from sqlalchemy import text
 from ticketing.common.db import make_engine, server_url
 from ticketing.common.resources import open_database
 from ticketing.common.settings import CommonSettings
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.stack import LocalStack, StackPorts
 from ticketing.migrations.run import upgrade
+from ticketing_dev.ports import free_port
+from ticketing_dev.stack import LocalStack, StackPorts
 
 from tests.core.conftest import migrated_database, serve
-from tests.hardening.platform import FaultPlatform, ServiceProcess
+from tests.hardening.platform import FaultPlatform, service_env
+from tests.service_processes import ServiceProcess
 
 __all__ = ["fault_platform", "fault_stack", "migrated_database", "serve"]
 
@@ -65,7 +66,7 @@ async def fault_platform(
         await conn.execute(text(f"CREATE DATABASE {database}"))
     await asyncio.to_thread(upgrade, settings.database_url)
     logs = tmp_path_factory.mktemp(f"services-{test_id}")
-    services = [ServiceProcess(name, settings, logs) for name in PROCESSES]
+    services = [ServiceProcess(name, service_env(settings), logs) for name in PROCESSES]
     # Retried: its connections do not survive a Redis restart in the test.
     redis = aioredis.Redis.from_url(
         settings.redis_url,

@@ -1,33 +1,27 @@
 """The reservation and payment services and the retry ladder's consumer and worker run as real
-processes (`python -m ticketing <name>`) against a stack of real servers, as the chart deploys
-them, so a fault test can kill, stop and restart any of them."""
+processes (tests/service_processes.py) against a stack of real servers, so a fault test can
+kill, stop and restart any of them."""
 
 import asyncio
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.settings import CommonSettings
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.process import ManagedProcess
-from ticketing.devstack.stack import LocalStack
+from ticketing_dev.stack import LocalStack
+
+from tests.service_processes import ServiceProcess, namespace_env
 
 # Short enough that a reservation whose payment never came back expires within a test.
 HOLD_TTL_SECONDS = 8
 
 
 def service_env(settings: CommonSettings) -> dict[str, str]:
-    """What every process of one test's platform shares: the servers and the namespaces."""
+    """What every process of one fault test's platform runs with: its servers and namespaces,
+    and short timings so a test sees expiries and retries within seconds."""
     return {
-        "TICKETING_REDIS_URL": settings.redis_url,
-        "TICKETING_DATABASE_URL": settings.database_url,
-        "TICKETING_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "TICKETING_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "TICKETING_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+        **namespace_env(settings),
         "TICKETING_DEFAULT_HOLD_TTL_SECONDS": str(HOLD_TTL_SECONDS),
         "TICKETING_HOLD_KEY_GRACE_SECONDS": "2",
         "TICKETING_OUTBOX_POLL_SECONDS": "0.1",
@@ -40,42 +34,6 @@ def service_env(settings: CommonSettings) -> dict[str, str]:
         # A few buyers stand in for a crowd, each holding far more often than a person may.
         "TICKETING_HOLD_RATE_LIMIT": "100000",
     }
-
-
-# What says a process is ready: an HTTP service's /readyz checks every dependency and background
-# task; a retry process serves /metrics once its topics exist, and then only starts its loop.
-READY_PATHS = {"retry-consumer": "/metrics", "retry-worker": "/metrics"}
-
-
-class ServiceProcess:
-    """One `python -m ticketing <command>` process with its own port and log."""
-
-    def __init__(self, command: str, settings: CommonSettings, log_dir: Path) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.ready_path = READY_PATHS.get(command, "/readyz")
-        self.process = ManagedProcess(
-            command,
-            [sys.executable, "-m", "ticketing", command, "--port", str(self.port)],
-            log_dir / f"{command}.log",
-            # The retry processes serve their metrics on the port an HTTP service listens on.
-            env={**service_env(settings), "TICKETING_RETRY_METRICS_PORT": str(self.port)},
-        )
-
-    def start(self) -> None:
-        self.process.start()
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        """Until the process says it is ready (READY_PATHS)."""
-
-        def ready() -> bool:
-            return httpx.get(f"{self.base_url}{self.ready_path}", timeout=2).status_code == 200
-
-        self.process.wait_ready(ready, timeout, interval=0.2)
-
-    def restart(self) -> None:
-        self.start()
-        self.wait_ready()
 
 
 @dataclass

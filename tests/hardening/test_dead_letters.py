@@ -1,8 +1,8 @@
 """Malformed and oversized Kafka messages end in the dead-letter topic, and the consumer that
 met them goes on to apply the next good message: the real ConsumerRunner with the retry
-ladder's failure hook (and the plain dead-letter hook the services use today)."""
+ladder's failure hook, the one the services use."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.background import background
-from ticketing.common.consumer import ConsumerRunner, DeadLetterOnFailure, FailureHandler
+from ticketing.common.consumer import ConsumerRunner
 from ticketing.common.envelope import Envelope
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.resources import open_database
@@ -45,12 +45,6 @@ BAD_MESSAGES: dict[str, bytes | None] = {
     "oversized-envelope": _envelope(RESERVATION_PAID, {"reservation_id": "r" * NEAR_LIMIT}),
 }
 
-Hook = Callable[[AIOKafkaProducer, Topics, str], FailureHandler]
-HOOKS: dict[str, tuple[Hook, str]] = {
-    "retry-ladder": (RetryFailureHandler, retry_headers.ERROR_CLASS),
-    "dead-letter": (DeadLetterOnFailure, "x-error-class"),
-}
-
 
 @pytest.fixture
 async def engine(migrated_database: str) -> AsyncIterator[AsyncEngine]:
@@ -69,9 +63,7 @@ async def producer(settings: CommonSettings) -> AsyncIterator[AIOKafkaProducer]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("hook", list(HOOKS))
 async def test_bad_messages_are_dead_lettered_and_the_next_good_one_is_applied(
-    hook: str,
     engine: AsyncEngine,
     redis_client: aioredis.Redis,
     settings: CommonSettings,
@@ -92,14 +84,13 @@ async def test_bad_messages_are_dead_lettered_and_the_next_good_one_is_applied(
     )
     await producer.send_and_wait(paid_topic, paid.to_bytes(), key=key)
 
-    make_hook, error_header = HOOKS[hook]
     group = topics.name("hardening")
     runner = ConsumerRunner(
         bootstrap=settings.kafka_bootstrap,
         group=group,
         topics=[paid_topic],
         handler=payment_outcome_handler(service),
-        failure_handler=make_hook(producer, topics, group),
+        failure_handler=RetryFailureHandler(producer, topics, group),
         redis=redis_client,
         redis_prefix=settings.redis_key_prefix,
     )
@@ -113,6 +104,6 @@ async def test_bad_messages_are_dead_lettered_and_the_next_good_one_is_applied(
 
     dead = await read_records(settings.kafka_bootstrap, dead_topic, len(BAD_MESSAGES))
     assert [record.value for record in dead] == list(BAD_MESSAGES.values())
-    classes = [dict(record.headers)[error_header] for record in dead]
+    classes = [dict(record.headers)[retry_headers.ERROR_CLASS] for record in dead]
     assert set(classes) == {b"MalformedMessage", b"ReservationNotFound"}
-    print(f"{hook}: {len(dead)} bad messages dead-lettered, largest {NEAR_LIMIT} bytes")
+    print(f"{len(dead)} bad messages dead-lettered, largest {NEAR_LIMIT} bytes")

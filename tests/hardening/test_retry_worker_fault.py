@@ -15,8 +15,9 @@ from ticketing.retry.queue import DelayQueue, Parked
 from ticketing.retry.worker import backlog
 
 from tests.core.sale_kit import eventually
-from tests.hardening.platform import FaultPlatform, ServiceProcess
+from tests.hardening.platform import FaultPlatform, service_env
 from tests.hardening.sale import audit, buying, longest_gap, open_sale, progress_times
+from tests.service_processes import ServiceProcess
 
 RESERVATIONS = 100
 
@@ -76,7 +77,9 @@ async def test_retry_worker_killed_mid_claim_loses_no_payment_outcome(
     await queue.park(outcomes)
 
     logs = tmp_path_factory.mktemp(f"retry-{test_id}")
-    first, second = (ServiceProcess("retry-worker", platform.settings, logs) for _ in range(2))
+    first, second = (
+        ServiceProcess("retry-worker", service_env(platform.settings), logs) for _ in range(2)
+    )
     claimed_key = RetryKeys(prefix).claimed(topic)
     first.start()
     while True:

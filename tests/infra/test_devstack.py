@@ -4,9 +4,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from ticketing.devstack.cli import main
-from ticketing.devstack.servers import KafkaServer, MissingPrerequisite
-from ticketing.devstack.stack import LocalStack
+from ticketing_dev.cli import main
+from ticketing_dev.servers import KafkaServer, MissingPrerequisite
+from ticketing_dev.stack import LocalStack
 
 
 def test_up_refuses_a_taken_port_with_one_sentence(

@@ -5,7 +5,6 @@ operator and chart tests then ask for `kube_control_plane`, `kube_api` and `kube
 """
 
 import json
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -13,17 +12,11 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client, config
-from ticketing.devstack.controlplane import ControlPlane
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.servers import MissingPrerequisite
+from ticketing_dev.controlplane import ControlPlane
+from ticketing_dev.ports import free_port
+from ticketing_dev.servers import MissingPrerequisite
 
-
-def _missing(reason: str) -> None:
-    # CI on this machine must run the Kubernetes tests: a missing binary there is a broken
-    # install, not a reason to go green.
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true, so the control-plane tests may not be skipped)")
-    pytest.skip(reason)
+from tests.prerequisites import missing
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +27,7 @@ def kube_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Con
     try:
         plane = ControlPlane(run_dir, etcd_port=free_port(), apiserver_port=free_port())
     except MissingPrerequisite as exc:
-        _missing(str(exc))
-        raise  # unreachable: _missing skips or fails
+        missing(str(exc))
     plane.start()
     try:
         yield plane

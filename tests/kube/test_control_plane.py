@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
-from ticketing.devstack.controlplane import ControlPlane
-from ticketing.devstack.ports import free_port
+from ticketing_dev.controlplane import ControlPlane
+from ticketing_dev.ports import free_port
 
 pytestmark = pytest.mark.kube
 

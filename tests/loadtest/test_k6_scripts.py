@@ -16,6 +16,7 @@ import pytest
 from loadtest.crowd.behaviour import pick_plan
 from loadtest.crowd.client import place_from
 from loadtest.scenarios import SCENARIOS_FILE, STEPS, load_scenarios
+from tests.prerequisites import missing
 
 K6_DIR = SCENARIOS_FILE.parent / "k6"
 SCRIPTS = sorted(K6_DIR.rglob("*.js"))
@@ -82,7 +83,7 @@ QUEUE_MESSAGES = [
 def _node(program: str) -> Any:
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed: apt-get install nodejs")
+        missing("node is not installed: scripts/install/debian.sh installs Debian's nodejs")
     result = subprocess.run(
         [node, "--input-type=module", "-e", program],
         capture_output=True,

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ticketing.devstack.ports import free_port
+from ticketing_dev.ports import free_port
 
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "crowd" / "locustfile.py"
 

@@ -4,7 +4,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from ticketing.devstack.ports import free_port
+from ticketing_dev.ports import free_port
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from loadtest.crowd.recorder import Recorder

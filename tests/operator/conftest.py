@@ -12,7 +12,7 @@ import pytest
 import ticketing_operator.handlers  # noqa: F401  (importing it registers the handlers with kopf)
 from kubernetes import client
 from ticketing.common.settings import CommonSettings
-from ticketing.devstack.controlplane import ControlPlane
+from ticketing_dev.controlplane import ControlPlane
 from ticketing_operator.settings import OperatorSettings
 
 from tests.core.conftest import migrated_database, serve  # noqa: F401  (the services' fixtures)

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from kubernetes import client
 from ticketing.common.redis_keys import RetryKeys, SaleKeys
 from ticketing.common.sale_config import Phase, SaleConfig, read_sale_config
-from ticketing.devstack.controlplane import ControlPlane
+from ticketing_dev.controlplane import ControlPlane
 from ticketing_operator.handlers import TICK_SECONDS
 from ticketing_operator.settings import OperatorSettings
 

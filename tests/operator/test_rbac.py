@@ -10,7 +10,7 @@ import yaml
 from kubernetes import client
 from ticketing.common.redis_keys import RetryKeys
 from ticketing.common.sale_config import read_sale_config
-from ticketing.devstack.controlplane import ControlPlane
+from ticketing_dev.controlplane import ControlPlane
 from ticketing_operator.settings import OperatorSettings
 
 from tests.kube.fixtures import service_account_kubeconfig

@@ -71,6 +71,22 @@ async def admit_until(
     return value
 
 
+async def redis_now(client: aioredis.Redis) -> float:
+    """The Redis clock, in seconds: the one the waiting room's scripts read (never the caller's)."""
+    seconds, micros = await client.time()
+    return float(seconds) + micros / 1_000_000
+
+
+async def until_redis_time(client: aioredis.Redis, moment: float) -> None:
+    """Return once the Redis clock has passed `moment` (a score the scripts compare with it)."""
+    for _ in range(1000):
+        now = await redis_now(client)
+        if now > moment:
+            return
+        await asyncio.sleep(moment - now + 0.01)
+    raise AssertionError(f"the Redis clock never passed {moment}")
+
+
 async def is_active(queue: SaleQueue, user: str) -> int:
     """1 while the user holds an admitted session, for `admit_until`."""
     return int(await queue.client.zscore(queue.keys.active, user) is not None)

@@ -9,12 +9,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from ticketing.common.ratelimit import RateRule
 from ticketing.common.sale_config import SaleConfig, delete_sale_config, write_sale_config
-from ticketing.devstack.ports import free_port
 from ticketing.queue.coalesce import Coalescer
 from ticketing.queue.hub import Hub, SaleView
 from ticketing.queue.joins import Joins
 from ticketing.queue.settings import QueueSettings
 from ticketing.queue.store import Place, PlaceState, SaleQueue, Throttled
+from ticketing_dev.ports import free_port
 
 from .factories import make_sale, publish_sale
 

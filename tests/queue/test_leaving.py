@@ -1,14 +1,19 @@
 """People who leave give their place back: away users spend no admission, and are removed."""
 
-import asyncio
-
 import redis.asyncio as aioredis
 from ticketing.common.settings import CommonSettings
 from ticketing.queue.admission import AdmissionWorker
 from ticketing.queue.positions import position
 from ticketing.queue.store import PlaceState, SaleQueue
 
-from .factories import admit_until, is_active, join_many, make_queue_settings, publish_sale
+from .factories import (
+    admit_until,
+    is_active,
+    join_many,
+    make_queue_settings,
+    publish_sale,
+    until_redis_time,
+)
 
 
 async def test_user_away_when_their_turn_comes_spends_no_admission_and_is_removed(
@@ -27,7 +32,10 @@ async def test_user_away_when_their_turn_comes_spends_no_admission_and_is_remove
     assert await redis_client.zscore(queue.keys.active, stays) is not None
     assert await redis_client.hget(queue.keys.parked, gone) is not None
 
-    await asyncio.sleep(1.1)
+    # Gone once the Redis clock passes their backdated heartbeat plus the grace period.
+    heartbeat = await redis_client.zscore(queue.keys.heartbeat, gone)
+    assert heartbeat is not None
+    await until_redis_time(redis_client, heartbeat + worker.settings.queue_grace_seconds)
     await worker.tick(queue.event_id)
     assert await redis_client.hget(queue.keys.parked, gone) is None
     assert (await queue.join(gone, sale, create=False)).state is PlaceState.NONE
@@ -48,7 +56,10 @@ async def test_user_back_within_the_grace_period_keeps_their_place(
     assert await redis_client.zscore(queue.keys.active, other) is not None
     back = await queue.join(returning, sale)
     assert back.state is PlaceState.WAITING
-    await asyncio.sleep(1.1)  # the other session expires; the returning user is next
+    # The other session expires at its score in the active set; the returning user is next.
+    expires = await redis_client.zscore(queue.keys.active, other)
+    assert expires is not None
+    await until_redis_time(redis_client, expires)
     await queue.touch([returning])  # their open socket's heartbeat
     await admit_until(worker, lambda: is_active(queue, returning), 1)
     assert await redis_client.zscore(queue.keys.active, returning) is not None

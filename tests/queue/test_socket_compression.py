@@ -12,9 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 import websockets
 from ticketing.common.settings import CommonSettings
-from ticketing.devstack.ports import free_port
-from ticketing.devstack.process import ManagedProcess, http_ready
 from ticketing.queue.store import SaleQueue
+from ticketing_dev.ports import free_port
+from ticketing_dev.process import ManagedProcess, http_ready
 
 from .factories import publish_sale
 from .server import login_token

@@ -2,7 +2,9 @@
 
 import pytest
 from ticketing.common.errors import MalformedMessage, TemporaryError
-from ticketing.common.topics import MAIN_TOPICS, RESERVATION_PAID, Topics
+from ticketing.common.topics import RESERVATION_PAID, Topics
+from ticketing.payment.consumers import CONSUMED_TOPICS as PAYMENT_CONSUMES
+from ticketing.reservation.consumers import CONSUMED_TOPICS as RESERVATION_CONSUMES
 from ticketing.retry.failure import Destination, NoRetryPolicy, route
 from ticketing.retry.headers import decode
 from ticketing.retry.policy import POLICIES, Backoff, RetryPolicy, ladder_topics
@@ -14,7 +16,7 @@ SHORT = {RESERVATION_PAID: RetryPolicy(attempts=3, base_delay_s=0.2)}
 
 
 def test_every_consumed_topic_has_a_policy() -> None:
-    assert set(POLICIES) == set(MAIN_TOPICS)
+    assert set(POLICIES) == {*PAYMENT_CONSUMES, *RESERVATION_CONSUMES}
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,10 @@ import pytest
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import RESERVATION_REQUESTED, Topics
-from ticketing.devstack.ports import free_port
 from ticketing.retry.deadletters import read_topic
 from ticketing.retry.failure import RetryFailureHandler
 from ticketing.retry.headers import decode
+from ticketing_dev.ports import free_port
 
 from tests.retry.factories import Record
 from tests.retry.ladder import eventually

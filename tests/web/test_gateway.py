@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from ticketing.devstack.ports import free_port
 from ticketing.gateway.app import create_app
 from ticketing.gateway.routes import COMPONENTS
 from ticketing.gateway.settings import GatewaySettings
+from ticketing_dev.ports import free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 

@@ -5,12 +5,13 @@ Gateway API HTTPRoute) sends it to. The front doors are read from the rendered c
 from functools import cache
 
 import pytest
-from ticketing.devstack.controlplane import find_binary
-from ticketing.devstack.servers import MissingPrerequisite
 from ticketing.gateway.routes import COMPONENTS, ROUTES, component_for
 from ticketing.gateway.settings import GatewaySettings
+from ticketing_dev.controlplane import find_binary
+from ticketing_dev.servers import MissingPrerequisite
 
 from tests.charts.chart import by_kind, render
+from tests.prerequisites import missing
 
 # The chart's component that forwards by routes.py.
 GATEWAY = "gateway"
@@ -45,7 +46,7 @@ def front_door_rules(kind: str) -> list[dict[str, str]]:
     try:
         helm = find_binary("helm")
     except MissingPrerequisite as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     manifests = render(
         helm, (), "ingress.enabled=true", "gatewayApi.enabled=true",
         "gatewayApi.parentRefs[0].name=web",

@@ -21,15 +21,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
 from ticketing.common.envelope import Envelope
-from ticketing.common.errors import is_retriable
 from ticketing.common.observability import message_context
 from ticketing.common.redis_keys import processed_key
-from ticketing.common.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -53,34 +51,6 @@ class FailureHandler(Protocol):
     """
 
     async def __call__(self, record: Any, error: BaseException) -> None: ...
-
-
-class DeadLetterOnFailure:
-    """The default hook: log the failure and publish the record unchanged to `<topic>.dlq`."""
-
-    def __init__(self, producer: AIOKafkaProducer, topics: Topics, group: str) -> None:
-        self._producer = producer
-        self._topics = topics
-        self._group = group
-
-    async def __call__(self, record: Any, error: BaseException) -> None:
-        target = self._topics.dead_letter(self._topics.logical(record.topic))
-        log.error(
-            "message failed, sent to the dead-letter topic",
-            extra={"topic": record.topic, "offset": record.offset, "error": str(error)},
-        )
-        headers = [
-            *(record.headers or ()),
-            ("x-error-class", type(error).__qualname__.encode()),
-            ("x-error-message", str(error)[:1000].encode()),
-            ("x-error-retriable", b"1" if is_retriable(error) else b"0"),
-            ("x-original-topic", record.topic.encode()),
-            ("x-original-offset", str(record.offset).encode()),
-            ("x-group", self._group.encode()),
-        ]
-        await self._producer.send_and_wait(
-            target, record.value, key=record.key, headers=list(headers)
-        )
 
 
 class PartitionProgress:

@@ -8,13 +8,6 @@ RESERVATION_PAYMENT_FAILED = "reservation.payment_failed"
 # A payment arrived for a reservation that can no longer be sold (expired, cancelled, failed).
 RESERVATION_REFUND_REQUESTED = "reservation.refund_requested"
 
-MAIN_TOPICS = (
-    RESERVATION_REQUESTED,
-    RESERVATION_PAID,
-    RESERVATION_PAYMENT_FAILED,
-    RESERVATION_REFUND_REQUESTED,
-)
-
 
 @dataclass(frozen=True)
 class Topics:

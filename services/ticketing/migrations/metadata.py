@@ -1,21 +1,24 @@
 """The tables of every service in one SQLModel metadata, what migrations are written against."""
 
-import importlib
-
 from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
-# Every module that declares table models; add yours so autogenerate and the drift test see it.
+import ticketing.event.models
+import ticketing.payment.models
+import ticketing.reservation.models
+import ticketing.seat.models
+import ticketing.user.models
+
+# Every module that declares table models: importing it registers its tables with SQLModel's
+# metadata. Add yours here so autogenerate and the drift test (tests/core/test_migrations.py) see it.
 MODEL_MODULES = (
-    "ticketing.user.models",
-    "ticketing.event.models",
-    "ticketing.seat.models",
-    "ticketing.reservation.models",
-    "ticketing.payment.models",
+    ticketing.user.models,
+    ticketing.event.models,
+    ticketing.seat.models,
+    ticketing.reservation.models,
+    ticketing.payment.models,
 )
 
 
 def all_tables() -> MetaData:
-    for module in MODEL_MODULES:
-        importlib.import_module(module)
     return SQLModel.metadata

@@ -18,7 +18,7 @@ from ticketing.payment.gateway import PaymentGateway, SimulatedGateway
 from ticketing.payment.routes import router
 from ticketing.payment.service import PaymentService
 from ticketing.payment.settings import PaymentSettings, get_settings
-from ticketing.retry.service_clients import open_service_clients
+from ticketing.runtime import open_service_clients
 
 PRODUCED_TOPICS = (RESERVATION_PAID, RESERVATION_PAYMENT_FAILED)
 

@@ -20,7 +20,7 @@ from ticketing.reservation.routes import router
 from ticketing.reservation.service import ReservationService
 from ticketing.reservation.settings import ReservationSettings, get_settings
 from ticketing.reservation.sweeper import sweep_forever
-from ticketing.retry.service_clients import open_service_clients
+from ticketing.runtime import open_service_clients
 
 PRODUCED_TOPICS = (RESERVATION_REQUESTED, RESERVATION_REFUND_REQUESTED)
 

@@ -6,10 +6,10 @@ import os
 import sys
 from pathlib import Path
 
-from ticketing.devstack.ports import PortTaken, ensure_free
-from ticketing.devstack.process import ServerNotReady
-from ticketing.devstack.servers import MissingPrerequisite
-from ticketing.devstack.stack import LocalStack, StackPorts, stop_recorded
+from ticketing_dev.ports import PortTaken, ensure_free
+from ticketing_dev.process import ServerNotReady
+from ticketing_dev.servers import MissingPrerequisite
+from ticketing_dev.stack import LocalStack, StackPorts, stop_recorded
 
 DEFAULT_PORTS = StackPorts(redis=16379, mariadb=13306, kafka=19092, kafka_controller=19093)
 

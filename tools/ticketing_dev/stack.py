@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ticketing.devstack.ports import ensure_free, free_port
-from ticketing.devstack.servers import KafkaServer, MariaDBServer, RedisServer
+from ticketing_dev.ports import ensure_free, free_port
+from ticketing_dev.servers import KafkaServer, MariaDBServer, RedisServer
 
 
 @dataclass(frozen=True)

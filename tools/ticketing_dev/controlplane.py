@@ -13,9 +13,9 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from ticketing.devstack.paths import bin_dir
-from ticketing.devstack.process import ManagedProcess, ServerNotReady
-from ticketing.devstack.servers import MissingPrerequisite
+from ticketing_dev.paths import bin_dir
+from ticketing_dev.process import ManagedProcess, ServerNotReady
+from ticketing_dev.servers import MissingPrerequisite
 
 INSTALL_HINT = "run scripts/install/controlplane.sh (it builds them with Go, about 6 minutes cold)"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"

@@ -1,5 +1,6 @@
-"""What a service that consumes Kafka opens in its lifespan: Redis, the database, its topics with
-their retry ladders, a producer, and consumer runners whose failures climb the ladder."""
+"""Service wiring: what a service that consumes Kafka opens in its lifespan (Redis, the database,
+its topics with their retry ladders, a producer) and consumer runners whose failures climb the
+ladder. It joins the shared code to the retry ladder, so neither of them has to know a service."""
 
 from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack

@@ -18,8 +18,8 @@ import asyncmy
 import redis
 from aiokafka.admin import AIOKafkaAdminClient
 
-from ticketing.devstack.paths import kafka_libs
-from ticketing.devstack.process import ManagedProcess, ServerNotReady
+from ticketing_dev.paths import kafka_libs
+from ticketing_dev.process import ManagedProcess, ServerNotReady
 
 KAFKA_VERSION = "4.1.1"
 DB_USER = "ticketing"
