@@ -2,6 +2,10 @@
 secrets that must never reach a password column or a log line."""
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -11,13 +15,20 @@ import jwt
 import pytest
 import redis.asyncio as aioredis
 from argon2 import PasswordHasher
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import text
 from ticketing.common.observability import JsonFormatter
 from ticketing.common.resources import open_database
-from ticketing.common.settings import CommonSettings
+from ticketing.common.settings import (
+    LOCAL_ADMISSION_SIGNING_KEY,
+    LOCAL_LOGIN_SIGNING_KEY,
+    LOCAL_OPERATOR_TOKEN,
+    CommonSettings,
+)
 from ticketing.common.tokens import (
     ADMISSION_AUDIENCE,
     ADMISSION_ISSUER,
+    TOKEN_TYPES,
     Principal,
     issue_access_token,
     issue_admission_token,
@@ -26,11 +37,17 @@ from ticketing.reservation.app import create_app as create_reservation_app
 from ticketing.reservation.service import ReservationService
 
 from tests.core.conftest import Serve
-from tests.core.factories import PASSWORD, admin_token, bearer, sign_up_and_log_in, user_token
+from tests.core.factories import (
+    PASSWORD,
+    admin_token,
+    bearer,
+    forge,
+    sign_up_and_log_in,
+    signing_kid,
+    user_token,
+)
 from tests.core.sale_kit import make_sale, reservation_settings
 from tests.hardening.apps import APPS
-
-OTHER_SECRET = "an-attacker-guessed-this-secret-0123456789"
 
 
 def _access_claims(settings: CommonSettings, **overrides: object) -> dict[str, object]:
@@ -47,43 +64,92 @@ def _access_claims(settings: CommonSettings, **overrides: object) -> dict[str, o
     }
 
 
-def _sign(claims: dict[str, object], secret: str) -> str:
-    return jwt.encode(claims, secret, algorithm="HS256")
+def _genuine(settings: CommonSettings, **overrides: object) -> str:
+    """Claims of the attacker's choosing, signed with the platform's own login key."""
+    key = settings.login_signing_keys.get_secret_value() or LOCAL_LOGIN_SIGNING_KEY
+    return forge(_access_claims(settings, **overrides), kid=signing_kid(settings), key=key)
 
 
 def _tampered(token: str, settings: CommonSettings) -> str:
     """A real user's token with its payload swapped for one that claims the admin role."""
     header, _, signature = token.split(".")
-    forged = _sign(_access_claims(settings), OTHER_SECRET).split(".")[1]
+    forged = forge(_access_claims(settings), kid=signing_kid(settings)).split(".")[1]
     return f"{header}.{forged}.{signature}"
 
 
-def _forged_access_tokens(settings: CommonSettings) -> dict[str, tuple[str, str]]:
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def hs256_with_public_key(settings: CommonSettings, public_key: bytes) -> str:
+    """Algorithm confusion: HS256 keyed with the signer's public key, which anyone can fetch.
+    Built by hand: PyJWT itself refuses to use a public key as an HMAC secret."""
+    header = {"alg": "HS256", "typ": TOKEN_TYPES["login"], "kid": signing_kid(settings)}
+    signing_input = ".".join(
+        _b64(json.dumps(part).encode()) for part in (header, _access_claims(settings))
+    )
+    mac = hmac.new(public_key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(mac)}"
+
+
+def forged_access_tokens(settings: CommonSettings) -> dict[str, tuple[str, str]]:
     """Name -> (token, the reason the service must give)."""
-    secret = settings.jwt_secret.get_secret_value()
-    now = int(time.time())
+    kid = signing_kid(settings)
+    private = settings.signing_keys("login")[0]
+    public = private.public_key()
     return {
-        "wrong-secret": (_sign(_access_claims(settings), OTHER_SECRET), "signature is invalid"),
-        "expired": (_sign(_access_claims(settings, exp=now - 1), secret), "token expired"),
-        "other-audience": (
-            _sign(_access_claims(settings, aud="someone-else"), secret),
-            "another audience",
+        "another-key-same-kid": (
+            forge(_access_claims(settings), kid=kid),
+            "token signature is invalid",
         ),
-        "unknown-issuer": (_sign(_access_claims(settings, iss="evil"), secret), "unknown issuer"),
+        "unknown-kid": (
+            forge(_access_claims(settings), kid="no-such-key"),
+            "token signed by an unknown or retired key",
+        ),
+        "no-kid": (
+            jwt.encode(
+                _access_claims(settings),
+                private,
+                algorithm="EdDSA",
+                headers={"typ": TOKEN_TYPES["login"]},
+            ),
+            "token names no key (kid)",
+        ),
+        "hs256-keyed-with-the-public-key": (
+            hs256_with_public_key(settings, public.public_bytes(Encoding.Raw, PublicFormat.Raw)),
+            "token algorithm is not accepted (EdDSA only)",
+        ),
+        "hs256-keyed-with-the-public-pem": (
+            hs256_with_public_key(
+                settings, public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+            ),
+            "token algorithm is not accepted (EdDSA only)",
+        ),
         "alg-none": (
-            jwt.encode(_access_claims(settings), None, algorithm="none"),
-            "malformed",
+            jwt.encode(
+                _access_claims(settings),
+                None,
+                algorithm="none",
+                headers={"kid": kid, "typ": TOKEN_TYPES["login"]},
+            ),
+            "token algorithm is not accepted (EdDSA only)",
         ),
-        "tampered-payload": (_tampered(user_token(settings), settings), "signature is invalid"),
+        "expired": (_genuine(settings, exp=int(time.time()) - 1), "token expired"),
+        "other-audience": (_genuine(settings, aud="someone-else"), "another audience"),
+        "unknown-issuer": (_genuine(settings, iss="evil"), "unknown issuer"),
+        "tampered-payload": (
+            _tampered(user_token(settings), settings),
+            "token signature is invalid",
+        ),
         "admission-token-as-login": (
             issue_admission_token(settings, "mallory", "any", 60)[0],
-            "signature is invalid",
+            "an admission token is not a login token",
         ),
         "garbage": ("not.a.jwt", "malformed"),
     }
 
 
-FORGED = list(_forged_access_tokens(CommonSettings()))
+FORGED = list(forged_access_tokens(CommonSettings()))
 
 
 @pytest.mark.parametrize("kind", FORGED)
@@ -91,7 +157,7 @@ async def test_forged_or_expired_login_token_is_refused_with_401_and_a_reason(
     kind: str, serve: Serve, settings: CommonSettings, migrated_database: str
 ) -> None:
     events = await serve(APPS["event"](settings))
-    token, reason = _forged_access_tokens(settings)[kind]
+    token, reason = forged_access_tokens(settings)[kind]
 
     response = await events.post("/events", json={"title": "x"}, headers=bearer(token))
 
@@ -115,13 +181,17 @@ async def test_a_login_token_accepted_before_is_refused_once_it_has_expired(
     assert (response.status_code, response.json()["detail"]) == (401, "token expired")
 
 
+ADMIN = "admin role required"
+SALE_MANAGER = "admin or operator role required"
+# Service, method, path, and what a plain user is told: the routes that set a sale up also
+# take the operator's service token; the others take an admin alone.
 ADMIN_ROUTES = [
-    ("event", "POST", "/events"),
-    ("event", "PUT", "/events/some-event"),
-    ("seat", "POST", "/venues"),
-    ("seat", "PUT", "/venues/some-venue"),
-    ("seat", "POST", "/events/some-event/inventory"),
-    ("payment", "GET", "/payments/some-reservation"),
+    ("event", "POST", "/events", ADMIN),
+    ("event", "PUT", "/events/some-event", SALE_MANAGER),
+    ("seat", "POST", "/venues", ADMIN),
+    ("seat", "PUT", "/venues/some-venue", SALE_MANAGER),
+    ("seat", "POST", "/events/some-event/inventory", SALE_MANAGER),
+    ("payment", "GET", "/payments/some-reservation", ADMIN),
 ]
 
 
@@ -137,15 +207,29 @@ async def test_admin_endpoints_refuse_a_user_with_403_and_a_stranger_with_401(
     clients: dict[str, httpx.AsyncClient], settings: CommonSettings
 ) -> None:
     user = bearer(user_token(settings))
-    for service, method, path in ADMIN_ROUTES:
+    for service, method, path, refusal in ADMIN_ROUTES:
         client = clients[service]
         as_user = await client.request(method, path, json={}, headers=user)
         as_nobody = await client.request(method, path, json={})
-        assert (as_user.status_code, as_user.json()["detail"]) == (403, "admin role required"), (
-            method,
-            path,
-        )
+        assert (as_user.status_code, as_user.json()["detail"]) == (403, refusal), (method, path)
         assert as_nobody.status_code == 401, (method, path)
+
+
+@pytest.mark.slow
+async def test_operator_token_sets_sales_up_and_does_nothing_else(
+    clients: dict[str, httpx.AsyncClient], settings: CommonSettings
+) -> None:
+    operator = bearer(LOCAL_OPERATOR_TOKEN)
+    for service, method, path, refusal in ADMIN_ROUTES:
+        response = await clients[service].request(method, path, json={}, headers=operator)
+        if refusal == ADMIN:
+            assert (response.status_code, response.json()["detail"]) == (403, ADMIN), path
+        else:
+            # Past the door: what is refused now, if anything, is the request itself.
+            assert response.status_code not in (401, 403), (method, path, response.text)
+    guessed = bearer("a-guessed-operator-token-0123456789")
+    response = await clients["event"].put("/events/some-event", json={}, headers=guessed)
+    assert (response.status_code, response.json()["detail"]) == (401, "unknown service token")
 
 
 @pytest.fixture
@@ -176,18 +260,24 @@ def _admission(settings: CommonSettings, **overrides: object) -> str:
         "exp": now + 300,
         **overrides,
     }
-    return _sign(claims, settings.admission_secret.get_secret_value())
+    key = settings.admission_signing_keys.get_secret_value() or LOCAL_ADMISSION_SIGNING_KEY
+    return forge(claims, kid=signing_kid(settings, "admission"), key=key, kind="admission")
 
 
 ADMISSIONS = {
-    "forged": (lambda s: _sign({"sub": "alice", "sale": "sale-a"}, OTHER_SECRET), "signature"),
+    "forged": (
+        lambda s: forge(
+            {"sub": "alice", "sale": "sale-a"}, kid=signing_kid(s, "admission"), kind="admission"
+        ),
+        "signature",
+    ),
     "replayed-after-expiry": (
         lambda s: _admission(s, iat=int(time.time()) - 400, exp=int(time.time()) - 100),
         "token expired",
     ),
     "other-sale": (lambda s: _admission(s, sale="sale-b"), "for another sale"),
     "other-user": (lambda s: _admission(s, sub="bob"), "belongs to another user"),
-    "login-token-instead": (lambda s: user_token(s), "signature"),
+    "login-token-instead": (lambda s: user_token(s), "a login token is not an admission token"),
     "missing": (lambda s: "", "missing admission token"),
 }
 
@@ -302,8 +392,8 @@ async def test_login_and_token_checks_never_log_a_password_token_or_secret(
         "wrong password": "wrong-pw",
         "access token": token,
         "token signature": token.rsplit(".", 1)[1],
-        "JWT secret": settings.jwt_secret.get_secret_value(),
-        "admission secret": settings.admission_secret.get_secret_value(),
+        "login signing key": LOCAL_LOGIN_SIGNING_KEY,
+        "admission signing key": LOCAL_ADMISSION_SIGNING_KEY,
     }
     leaked = [name for name, secret in secrets.items() if secret in logged]
     assert not leaked  # ...and none of their secrets

@@ -27,6 +27,7 @@ from ticketing.common.cpu import name_current_task, start_accounting
 from ticketing.common.errors import TemporaryError
 from ticketing.common.observability import observe_request, request_id_var
 from ticketing.common.settings import CommonSettings
+from ticketing.common.tokens import Tokens
 
 REQUEST_ID_HEADER = "X-Request-ID"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -58,23 +59,28 @@ def create_app(
     routers: Iterable[APIRouter],
     description: str = "",
 ) -> FastAPI:
-    """A service's app; `settings` is reachable from handlers as `request.app.state.settings`."""
+    """A service's app; `settings` is reachable from handlers as `request.app.state.settings`,
+    the token verifiers as `request.app.state.tokens`."""
 
     @asynccontextmanager
     async def chassis_lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.cpu_accounting:
             start_accounting()
-        async with lifespan(app) as checks:
-            app.state.readiness = dict(checks)
-            log.info("service started", extra={"dependencies": sorted(checks)})
-            try:
-                yield
-            finally:
-                log.info("service stopping")
+        try:
+            async with lifespan(app) as checks:
+                app.state.readiness = dict(checks)
+                log.info("service started", extra={"dependencies": sorted(checks)})
+                try:
+                    yield
+                finally:
+                    log.info("service stopping")
+        finally:
+            await app.state.tokens.aclose()
 
     app = FastAPI(title=f"ticketing {service}", description=description, lifespan=chassis_lifespan)
     app.state.settings = settings
     app.state.service = service
+    app.state.tokens = Tokens.from_settings(settings)
     app.state.readiness = {}
     # Added first, so it runs inside the request context and its 413s and 422s are logged with an
     # id.

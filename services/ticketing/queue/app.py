@@ -13,6 +13,7 @@ from ticketing.common.background import stop_tasks
 from ticketing.common.http import ReadinessCheck
 from ticketing.common.http import create_app as create_service_app
 from ticketing.common.resources import open_redis, redis_ready
+from ticketing.common.tokens import jwks_router
 from ticketing.queue.admission import AdmissionWorker
 from ticketing.queue.hub import Hub
 from ticketing.queue.joins import Joins
@@ -44,7 +45,7 @@ def create_app(settings: QueueSettings | None = None) -> FastAPI:
         service="queue",
         settings=settings,
         lifespan=lifespan,
-        routers=[router],
+        routers=[router, jwks_router(settings, "admission")],
         description="The waiting room: join, live position, admission tokens, fairness record.",
     )
     app.mount("/app", StaticFiles(directory=WEB_DIR, html=True), name="web")
