@@ -5,6 +5,7 @@ them, so a fault test can kill, stop and restart any of them."""
 import asyncio
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,13 @@ READY_PATHS = {"retry-consumer": "/metrics", "retry-worker": "/metrics"}
 class ServiceProcess:
     """One `python -m ticketing <command>` process with its own port and log."""
 
-    def __init__(self, command: str, settings: CommonSettings, log_dir: Path) -> None:
+    def __init__(
+        self,
+        command: str,
+        settings: CommonSettings,
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.ready_path = READY_PATHS.get(command, "/readyz")
@@ -59,7 +66,11 @@ class ServiceProcess:
             [sys.executable, "-m", "ticketing", command, "--port", str(self.port)],
             log_dir / f"{command}.log",
             # The retry processes serve their metrics on the port an HTTP service listens on.
-            env={**service_env(settings), "TICKETING_RETRY_METRICS_PORT": str(self.port)},
+            env={
+                **service_env(settings),
+                "TICKETING_RETRY_METRICS_PORT": str(self.port),
+                **(env or {}),
+            },
         )
 
     def start(self) -> None:

@@ -2,20 +2,14 @@
 secrets that must never reach a password column or a log line."""
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
-import jwt
 import pytest
 import redis.asyncio as aioredis
 from argon2 import PasswordHasher
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import text
 from ticketing.common.observability import JsonFormatter
 from ticketing.common.resources import open_database
@@ -28,10 +22,8 @@ from ticketing.common.settings import (
 from ticketing.common.tokens import (
     ADMISSION_AUDIENCE,
     ADMISSION_ISSUER,
-    TOKEN_TYPES,
     Principal,
     issue_access_token,
-    issue_admission_token,
 )
 from ticketing.reservation.app import create_app as create_reservation_app
 from ticketing.reservation.service import ReservationService
@@ -48,106 +40,7 @@ from tests.core.factories import (
 )
 from tests.core.sale_kit import make_sale, reservation_settings
 from tests.hardening.apps import APPS
-
-
-def _access_claims(settings: CommonSettings, **overrides: object) -> dict[str, object]:
-    now = int(time.time())
-    return {
-        "sub": "mallory",
-        "email": "mallory@example.org",
-        "roles": ["admin"],
-        "aud": settings.jwt_audience,
-        "iss": settings.jwt_issuer,
-        "iat": now,
-        "exp": now + 600,
-        **overrides,
-    }
-
-
-def _genuine(settings: CommonSettings, **overrides: object) -> str:
-    """Claims of the attacker's choosing, signed with the platform's own login key."""
-    key = settings.login_signing_keys.get_secret_value() or LOCAL_LOGIN_SIGNING_KEY
-    return forge(_access_claims(settings, **overrides), kid=signing_kid(settings), key=key)
-
-
-def _tampered(token: str, settings: CommonSettings) -> str:
-    """A real user's token with its payload swapped for one that claims the admin role."""
-    header, _, signature = token.split(".")
-    forged = forge(_access_claims(settings), kid=signing_kid(settings)).split(".")[1]
-    return f"{header}.{forged}.{signature}"
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def hs256_with_public_key(settings: CommonSettings, public_key: bytes) -> str:
-    """Algorithm confusion: HS256 keyed with the signer's public key, which anyone can fetch.
-    Built by hand: PyJWT itself refuses to use a public key as an HMAC secret."""
-    header = {"alg": "HS256", "typ": TOKEN_TYPES["login"], "kid": signing_kid(settings)}
-    signing_input = ".".join(
-        _b64(json.dumps(part).encode()) for part in (header, _access_claims(settings))
-    )
-    mac = hmac.new(public_key, signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64(mac)}"
-
-
-def forged_access_tokens(settings: CommonSettings) -> dict[str, tuple[str, str]]:
-    """Name -> (token, the reason the service must give)."""
-    kid = signing_kid(settings)
-    private = settings.signing_keys("login")[0]
-    public = private.public_key()
-    return {
-        "another-key-same-kid": (
-            forge(_access_claims(settings), kid=kid),
-            "token signature is invalid",
-        ),
-        "unknown-kid": (
-            forge(_access_claims(settings), kid="no-such-key"),
-            "token signed by an unknown or retired key",
-        ),
-        "no-kid": (
-            jwt.encode(
-                _access_claims(settings),
-                private,
-                algorithm="EdDSA",
-                headers={"typ": TOKEN_TYPES["login"]},
-            ),
-            "token names no key (kid)",
-        ),
-        "hs256-keyed-with-the-public-key": (
-            hs256_with_public_key(settings, public.public_bytes(Encoding.Raw, PublicFormat.Raw)),
-            "token algorithm is not accepted (EdDSA only)",
-        ),
-        "hs256-keyed-with-the-public-pem": (
-            hs256_with_public_key(
-                settings, public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-            ),
-            "token algorithm is not accepted (EdDSA only)",
-        ),
-        "alg-none": (
-            jwt.encode(
-                _access_claims(settings),
-                None,
-                algorithm="none",
-                headers={"kid": kid, "typ": TOKEN_TYPES["login"]},
-            ),
-            "token algorithm is not accepted (EdDSA only)",
-        ),
-        "expired": (_genuine(settings, exp=int(time.time()) - 1), "token expired"),
-        "other-audience": (_genuine(settings, aud="someone-else"), "another audience"),
-        "unknown-issuer": (_genuine(settings, iss="evil"), "unknown issuer"),
-        "tampered-payload": (
-            _tampered(user_token(settings), settings),
-            "token signature is invalid",
-        ),
-        "admission-token-as-login": (
-            issue_admission_token(settings, "mallory", "any", 60)[0],
-            "an admission token is not a login token",
-        ),
-        "garbage": ("not.a.jwt", "malformed"),
-    }
-
+from tests.hardening.forgery import forged_access_tokens, tampered
 
 FORGED = list(forged_access_tokens(CommonSettings()))
 
@@ -383,7 +276,7 @@ async def test_login_and_token_checks_never_log_a_password_token_or_secret(
     token = await sign_up_and_log_in(users, email="quiet@example.org")
     await users.post("/auth/login", json={"email": "quiet@example.org", "password": "wrong-pw"})
     await users.get("/users/me", headers=bearer(token))
-    await users.get("/users/me", headers=bearer(_tampered(token, settings)))
+    await users.get("/users/me", headers=bearer(tampered(token, settings)))
 
     logged = "\n".join(json_log_lines)
     assert "/auth/login" in logged  # the requests were logged...
