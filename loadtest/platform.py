@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing import __main__ as registry
 from ticketing.common.db import server_url
+from ticketing.common.tokens import JWKS_PATH
 from ticketing.devstack.ports import free_port
 from ticketing.devstack.process import ManagedProcess, ServerNotReady, http_ready
 from ticketing.devstack.stack import LocalStack, StackPorts
@@ -142,10 +143,17 @@ class Platform:
         for name in registry.APPS:
             self.ports[name] = free_port()
         env["TICKETING_EVENT_SERVICE_URL"] = self.urls.event
+        # As the chart deploys them: each signer signs with its key (the local-only ones from
+        # the settings here) and every other process verifies with what the signer publishes.
+        published = {
+            "user": ("TICKETING_LOGIN_JWKS_URL", f"{self.urls.user}{JWKS_PATH}"),
+            "queue": ("TICKETING_ADMISSION_JWKS_URL", f"{self.urls.queue}{JWKS_PATH}"),
+        }
         for name in [*registry.APPS, *(w for w in registry.WORKERS if w not in NOT_STARTED)]:
             argv = self.argv(name)
+            verifies = dict(value for signer, value in published.items() if signer != name)
             process = ManagedProcess(
-                name, argv, self.run_dir / "logs" / f"{name}.log", env, REPO_ROOT
+                name, argv, self.run_dir / "logs" / f"{name}.log", {**env, **verifies}, REPO_ROOT
             )
             self.processes[name] = process
             process.start()
