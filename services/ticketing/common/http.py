@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ticketing.common.cpu import name_current_task, start_accounting
 from ticketing.common.errors import TemporaryError
+from ticketing.common.liveness import Heartbeats
 from ticketing.common.observability import observe_request, request_id_var
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Tokens
@@ -81,6 +82,7 @@ def create_app(
     app.state.settings = settings
     app.state.service = service
     app.state.tokens = Tokens.from_settings(settings)
+    app.state.heartbeats = Heartbeats()
     app.state.readiness = {}
     # Added first, so it runs inside the request context and its 413s and 422s are logged with an
     # id.
@@ -114,9 +116,15 @@ async def _temporarily_unavailable(request: Request, error: Exception) -> JSONRe
 _probes = APIRouter(tags=["probes"])
 
 
-@_probes.get("/healthz", summary="The process is alive")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@_probes.get(
+    "/healthz", summary="The process and every background loop are alive", response_model=None
+)
+async def healthz(request: Request) -> JSONResponse:
+    heartbeats: Heartbeats = request.app.state.heartbeats
+    if late := heartbeats.late():
+        log.error("a background loop is stuck", extra={"late": late})
+        return JSONResponse({"status": "stuck", "late": late}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 @_probes.get("/readyz", summary="Every dependency answers a real request", response_model=None)

@@ -65,6 +65,10 @@ class CommonSettings(BaseSettings):
     # operator token's digest.
     operator_token_sha256: str = ""
 
+    # A background loop (consumer, relay, sweeper, admission, retry worker) that has not
+    # finished a round for this long, plus its own interval, fails /healthz: the pod restarts.
+    liveness_seconds: float = 60.0
+
     log_level: str = "INFO"
     # No API takes more than a few KiB; larger bodies are refused with 413 before parsing.
     max_request_bytes: int = 64 * 1024

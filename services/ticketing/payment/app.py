@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from ticketing.common.background import background
+from ticketing.common.background import Loop, background
 from ticketing.common.http import ReadinessCheck
 from ticketing.common.http import create_app as create_service_app
 from ticketing.common.topics import RESERVATION_PAID, RESERVATION_PAYMENT_FAILED
@@ -48,7 +48,12 @@ def create_app(
             app.state.redis, app.state.engine = clients.redis, clients.engine
             app.state.payments = service
             runner = clients.consumer(CONSUMED_TOPICS, payment_handler(service))
-            workers = await stack.enter_async_context(background(reservation_requests=runner.run()))
+            workers = await stack.enter_async_context(
+                background(
+                    app.state.heartbeats,
+                    reservation_requests=Loop(runner.run(), settings.liveness_seconds),
+                )
+            )
             yield {**clients.readiness(), "workers": workers}
 
     return create_service_app(
