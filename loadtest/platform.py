@@ -87,7 +87,7 @@ class Platform:
             "TICKETING_REDIS_KEY_PREFIX": self.key_prefix,
             "TICKETING_KAFKA_TOPIC_PREFIX": self.topic_prefix,
             "TICKETING_EVENT_SERVICE_URL": self.urls.event,
-            "TICKETING_GATEWAY_FAILURE_RATE": str(scenario.behaviour.payment_failure_rate),
+            "TICKETING_PAYMENT_GATEWAY_FAILURE_RATE": str(scenario.behaviour.payment_failure_rate),
             "TICKETING_LOG_LEVEL": "WARNING",
             # Both retry processes default to /metrics on port 9102: with any other process
             # on it they died on "address in use", and the run had no retry ladder at all.

@@ -6,8 +6,11 @@ and builds it through a cached `get_settings()` that tests override with `cache_
 
 import hashlib
 import hmac
+import os
+import warnings
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr, field_validator, model_validator
@@ -35,6 +38,23 @@ def token_digest(token: str) -> str:
 
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TICKETING_", extra="ignore", frozen=True)
+    # Old variable -> the field it set, for names a component moved into its own namespace:
+    # read for one release with a FutureWarning, unless the new variable is set too.
+    RENAMED: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, **values: Any) -> None:
+        for old, field in self.RENAMED.items():
+            if old not in os.environ:
+                continue
+            new = f"TICKETING_{field.upper()}"
+            warnings.warn(
+                f"{old} is deprecated and will be ignored in the next release: set {new}",
+                FutureWarning,
+                stacklevel=2,
+            )
+            if field not in values and new not in os.environ:
+                values[field] = os.environ[old]
+        super().__init__(**values)
 
     environment: Literal["local", "production"] = "local"
     redis_url: str = "redis://127.0.0.1:16379/0"

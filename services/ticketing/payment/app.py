@@ -28,7 +28,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     gateway = gateway or SimulatedGateway(
-        settings.gateway_latency_seconds, settings.gateway_failure_rate
+        settings.payment_gateway_latency_seconds, settings.payment_gateway_failure_rate
     )
 
     @asynccontextmanager
@@ -38,7 +38,7 @@ def create_app(
                 stack,
                 settings,
                 client_id="payment",
-                consumer_group=settings.consumer_group,
+                consumer_group=settings.payment_consumer_group,
                 topics_used=(*PRODUCED_TOPICS, *CONSUMED_TOPICS),
                 owned_by=["payment"],
             )

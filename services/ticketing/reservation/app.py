@@ -35,7 +35,7 @@ def create_app(settings: ReservationSettings | None = None) -> FastAPI:
                 stack,
                 settings,
                 client_id="reservation",
-                consumer_group=settings.consumer_group,
+                consumer_group=settings.reservation_consumer_group,
                 topics_used=(*PRODUCED_TOPICS, *CONSUMED_TOPICS),
                 owned_by=["reservation"],
             )
