@@ -110,7 +110,7 @@ class CommonSettings(BaseSettings):
             ("admission", LOCAL_ADMISSION_SIGNING_KEY),
         ):
             configured = getattr(self, f"{kind}_signing_keys").get_secret_value()
-            if local in configured:
+            if local in configured.lower():
                 raise InsecureSettings(
                     f"TICKETING_{kind.upper()}_SIGNING_KEYS holds the local-only key"
                 )
