@@ -37,7 +37,11 @@ async def _healthz_until(
 
 @pytest.mark.parametrize(
     ("command", "loop"),
-    [("reservation", "expiry_sweeper"), ("retry-worker", "retry_worker")],
+    [
+        ("reservation", "expiry_sweeper"),
+        ("queue", "queue_admission"),
+        ("retry-worker", "retry_worker"),
+    ],
 )
 async def test_a_wedged_loop_fails_liveness_naming_it_and_passes_again_once_it_runs(
     command: str,
