@@ -171,7 +171,7 @@ def service_env(stack: LocalStack, database_url: str, gateway_latency: float) ->
         "TICKETING_DATABASE_URL": database_url,
         "TICKETING_REDIS_KEY_PREFIX": PREFIX,
         "TICKETING_KAFKA_TOPIC_PREFIX": f"{PREFIX}.",
-        "TICKETING_GATEWAY_LATENCY_SECONDS": str(gateway_latency),
+        "TICKETING_PAYMENT_GATEWAY_LATENCY_SECONDS": str(gateway_latency),
         "TICKETING_LOG_LEVEL": "WARNING",
     }
 

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing import __main__ as registry
 from ticketing.common.db import server_url
+from ticketing.common.tokens import JWKS_PATH
 from ticketing_dev.ports import free_port
 from ticketing_dev.process import ManagedProcess, ServerNotReady, http_ready
 from ticketing_dev.stack import LocalStack, StackPorts
@@ -80,7 +81,7 @@ class Platform:
             "TICKETING_REDIS_KEY_PREFIX": self.key_prefix,
             "TICKETING_KAFKA_TOPIC_PREFIX": self.topic_prefix,
             "TICKETING_EVENT_SERVICE_URL": self.urls.event,
-            "TICKETING_GATEWAY_FAILURE_RATE": str(scenario.behaviour.payment_failure_rate),
+            "TICKETING_PAYMENT_GATEWAY_FAILURE_RATE": str(scenario.behaviour.payment_failure_rate),
             "TICKETING_LOG_LEVEL": "WARNING",
             # Both retry processes default to /metrics on port 9102: with any other process
             # on it they died on "address in use", and the run had no retry ladder at all.
@@ -136,10 +137,17 @@ class Platform:
         for name in registry.APPS:
             self.ports[name] = free_port()
         env["TICKETING_EVENT_SERVICE_URL"] = self.urls.event
+        # As the chart deploys them: each signer signs with its key (the local-only ones from
+        # the settings here) and every other process verifies with what the signer publishes.
+        published = {
+            "user": ("TICKETING_LOGIN_JWKS_URL", f"{self.urls.user}{JWKS_PATH}"),
+            "queue": ("TICKETING_ADMISSION_JWKS_URL", f"{self.urls.queue}{JWKS_PATH}"),
+        }
         for name in [*registry.APPS, *(w for w in registry.WORKERS if w not in NOT_STARTED)]:
             argv = self.argv(name)
+            verifies = dict(value for signer, value in published.items() if signer != name)
             process = ManagedProcess(
-                name, argv, self.run_dir / "logs" / f"{name}.log", env, REPO_ROOT
+                name, argv, self.run_dir / "logs" / f"{name}.log", {**env, **verifies}, REPO_ROOT
             )
             self.processes[name] = process
             process.start()

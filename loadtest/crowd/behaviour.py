@@ -2,7 +2,7 @@
 
 Only walking away is the buyer's choice: payment runs by itself over Kafka once seats are
 held, so declined payments come from the payment service's simulated gateway
-(TICKETING_GATEWAY_FAILURE_RATE, set by the runner from the scenario).
+(TICKETING_PAYMENT_GATEWAY_FAILURE_RATE, set by the runner from the scenario).
 """
 
 from enum import StrEnum

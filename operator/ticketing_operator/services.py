@@ -8,14 +8,10 @@ from dataclasses import dataclass
 
 import httpx
 from ticketing.common.errors import PermanentError, TemporaryError
-from ticketing.common.settings import CommonSettings
-from ticketing.common.tokens import Principal, issue_access_token
 
+from ticketing_operator.settings import OperatorSettings
 from ticketing_operator.spec import TicketEventSpec
 
-OPERATOR = Principal(
-    user_id="ticketing-operator", email="operator@ticketing.local", roles=("admin",)
-)
 PRICE_TIER = "standard"
 
 
@@ -40,9 +36,10 @@ def venue_id(event_id: str) -> str:
 
 
 async def ensure_sale(
-    services: SaleServices, settings: CommonSettings, event_id: str, spec: TicketEventSpec
+    services: SaleServices, settings: OperatorSettings, event_id: str, spec: TicketEventSpec
 ) -> None:
-    headers = {"Authorization": f"Bearer {issue_access_token(settings, OPERATOR)}"}
+    # The operator's own service token, not a login token: it cannot act as a user or an admin.
+    headers = {"Authorization": f"Bearer {settings.service_token}"}
     venue = spec.venue
     await _call(
         services.seats,

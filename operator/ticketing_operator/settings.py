@@ -5,8 +5,10 @@ their `TICKETING_*` names). Tests hand a ready instance to the operator through 
 """
 
 from functools import lru_cache
+from typing import Self
 
-from ticketing.common.settings import CommonSettings
+from pydantic import SecretStr, model_validator
+from ticketing.common.settings import LOCAL_OPERATOR_TOKEN, CommonSettings, InsecureSettings
 
 
 class OperatorSettings(CommonSettings):
@@ -14,6 +16,10 @@ class OperatorSettings(CommonSettings):
     operator_events_url: str = ""
     operator_seats_url: str = ""
     operator_http_timeout_seconds: float = 10.0
+    # The operator's own credential: the services hold only its SHA-256
+    # (TICKETING_OPERATOR_TOKEN_SHA256) and let it create and update sales, nothing else.
+    # Empty on a developer's machine: the local-only token.
+    operator_token: SecretStr = SecretStr("")
 
     # Empty: in-cluster service account, else the default kubeconfig.
     operator_kubeconfig: str = ""
@@ -29,6 +35,23 @@ class OperatorSettings(CommonSettings):
     operator_retry_deployment: str = "ticketing-retry-worker"
     # How long a deleted sale shows "Closed" to its waiters before its configuration goes.
     operator_close_grace_seconds: float = 10.0
+
+    @model_validator(mode="after")
+    def _own_token_in_production(self) -> Self:
+        if self.environment == "production" and self.services_configured:
+            token = self.operator_token.get_secret_value()
+            if token == LOCAL_OPERATOR_TOKEN or len(token) < 32:
+                raise InsecureSettings(
+                    "TICKETING_OPERATOR_TOKEN must be set to a token of 32+ characters "
+                    "in production"
+                )
+        return self
+
+    @property
+    def service_token(self) -> str:
+        """What the operator sends as its bearer token."""
+        token = self.operator_token.get_secret_value()
+        return token or (LOCAL_OPERATOR_TOKEN if self.environment == "local" else "")
 
     @property
     def services_configured(self) -> bool:

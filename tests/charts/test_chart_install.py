@@ -80,7 +80,7 @@ def test_install_with_defaults_creates_every_object(
     jobs = client.BatchV1Api(kube_api).list_namespaced_job(kube_namespace).items
     assert [j.metadata.name for j in jobs] == ["ticketing-migrate-r1"]
     secret = core.read_namespaced_secret("ticketing", kube_namespace)
-    assert {"jwt-secret", "admission-secret", "database-url"} <= set(secret.data)
+    assert {"login-signing-keys", "admission-signing-keys", "database-url"} <= set(secret.data)
     extensions = client.ApiextensionsV1Api(kube_api)
     assert extensions.read_custom_resource_definition("ticketevents.ticketing.dev")
     releases = json.loads(kube_control_plane.helm("list", "-n", kube_namespace, "-o", "json"))

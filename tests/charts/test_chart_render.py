@@ -118,7 +118,12 @@ def test_generated_secret_is_kept_and_holds_no_value_from_values(helm_binary: Pa
 
     secret = by_kind(manifests, "Secret")["ticketing"]
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    assert {"jwt-secret", "admission-secret", "database-url"} <= set(secret["data"])
+    assert {
+        "login-signing-keys",
+        "admission-signing-keys",
+        "operator-token",
+        "database-url",
+    } <= set(secret["data"])
     assert "secret" not in json.dumps(chart_values()["secrets"]).replace("existingSecret", "")
 
 
@@ -133,7 +138,10 @@ def test_existing_secrets_replace_generated_ones(helm_binary: Path) -> None:
             "spec"
         ]["containers"][0]["env"]
     }
-    assert env["TICKETING_JWT_SECRET"]["secretKeyRef"]["name"] == "ticketing-app"
+    assert env["TICKETING_LOGIN_JWKS_URL"] == {}  # a plain value: the user service's JWKS
+    user = by_kind(manifests, "Deployment")["ticketing-user"]["spec"]["template"]["spec"]
+    user_env = {v["name"]: v.get("valueFrom", {}) for v in user["containers"][0]["env"]}
+    assert user_env["TICKETING_LOGIN_SIGNING_KEYS"]["secretKeyRef"]["name"] == "ticketing-app"
     assert env["TICKETING_DATABASE_URL"]["secretKeyRef"] == {
         "name": "ticketing-backing",
         "key": "database-url",
@@ -385,7 +393,13 @@ def test_generated_secret_is_the_same_on_every_render_with_a_seed(helm_binary: P
     assert first["data"] == second["data"]
     values = list(first["data"].values())
     assert len(set(values)) == len(values), "two credentials are equal"
-    for key in ("jwt-secret", "admission-secret", "mariadb-password", "mariadb-root-password"):
+    for key in (
+        "login-signing-keys",
+        "admission-signing-keys",
+        "operator-token",
+        "mariadb-password",
+        "mariadb-root-password",
+    ):
         assert other["data"][key] != first["data"][key]
         assert elsewhere["data"][key] != first["data"][key]
-    assert len(base64.b64decode(first["data"]["jwt-secret"])) >= 32
+    assert len(base64.b64decode(first["data"]["operator-token"])) >= 32

@@ -112,8 +112,8 @@ async def play_smoke_sale(
     event_id = f"cluster-smoke-{uuid.uuid4().hex[:6]}"
     open_sale(kind_cluster, event_id, smoke.seats, extra)
     # The crowd's processes mint login tokens with the cluster's key, from their environment.
-    jwt_secret = secret_value(kind_cluster, "jwt-secret")
-    settings = CommonSettings(jwt_secret=SecretStr(jwt_secret))
+    login_keys = secret_value(kind_cluster, "login-signing-keys")
+    settings = CommonSettings(login_signing_keys=SecretStr(login_keys))
     database_url = secret_value(kind_cluster, "database-url")
     context, namespace = kind_cluster.target.context, kind_cluster.namespace
     recorder = Recorder()
@@ -132,7 +132,7 @@ async def play_smoke_sale(
                 SaleApi(urls, event_id), smoke, recorder, uuid.uuid4().hex[:8],
                 processes=1, on_counts=lambda _: None,
             )  # fmt: skip
-            with crowd_environment({"TICKETING_JWT_SECRET": jwt_secret}):
+            with crowd_environment({"TICKETING_LOGIN_SIGNING_KEYS": login_keys}):
                 await asyncio.gather(crowd, *([during()] if during else []))
             seconds = recorder.now()
             load_1min = [os.getloadavg()[0]]

@@ -4,10 +4,31 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from ticketing.common.settings import CommonSettings
-from ticketing.common.tokens import Principal, issue_access_token
+import jwt
+from ticketing.common.keys import ALGORITHM, key_id, private_keys
+from ticketing.common.settings import CommonSettings, TokenKindName
+from ticketing.common.tokens import TOKEN_TYPES, Principal, issue_access_token
 
 PASSWORD = "correct horse battery staple"
+# An Ed25519 key no component holds or publishes: what an attacker signs with.
+ATTACKER_KEY = "a1" * 32
+
+
+def signing_kid(settings: CommonSettings, kind: TokenKindName = "login") -> str:
+    """The key id the platform's `kind` tokens carry."""
+    return key_id(settings.signing_keys(kind)[0].public_key())
+
+
+def forge(
+    claims: dict[str, object],
+    *,
+    kid: str,
+    key: str = ATTACKER_KEY,
+    kind: TokenKindName = "login",
+) -> str:
+    """A token shaped like the platform's, signed with `key` (hex) but naming `kid`."""
+    headers = {"kid": kid, "typ": TOKEN_TYPES[kind]}
+    return jwt.encode(claims, private_keys(key)[0], algorithm=ALGORITHM, headers=headers)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -78,7 +78,7 @@ def reservation_settings(settings: CommonSettings, **overrides: object) -> Reser
 
 
 def payment_settings(settings: CommonSettings, **overrides: object) -> PaymentSettings:
-    values = {**settings.model_dump(), "gateway_latency_seconds": 0.0}
+    values = {**settings.model_dump(), "payment_gateway_latency_seconds": 0.0}
     return PaymentSettings.model_validate({**values, **overrides})
 
 

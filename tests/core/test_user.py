@@ -4,16 +4,22 @@ import time
 from collections.abc import AsyncIterator
 
 import httpx
-import jwt
 import pytest
 from sqlalchemy.engine import make_url
-from ticketing.common.settings import CommonSettings
+from ticketing.common.settings import LOCAL_LOGIN_SIGNING_KEY, CommonSettings
 from ticketing.user.app import create_app
 from ticketing.user.settings import UserSettings
 from ticketing_dev.ports import free_port
 
 from tests.core.conftest import Serve
-from tests.core.factories import PASSWORD, bearer, sign_up_and_log_in
+from tests.core.factories import (
+    ATTACKER_KEY,
+    PASSWORD,
+    bearer,
+    forge,
+    sign_up_and_log_in,
+    signing_kid,
+)
 
 ADMIN_EMAIL = "Boss@Example.org"
 
@@ -110,8 +116,8 @@ def _forged(settings: CommonSettings, **overrides: object) -> str:
         "exp": now + 60,
         **overrides,
     }
-    secret = str(claims.pop("secret", settings.jwt_secret.get_secret_value()))
-    return jwt.encode(claims, secret, algorithm="HS256")
+    key = str(claims.pop("key", LOCAL_LOGIN_SIGNING_KEY))
+    return forge(claims, kid=signing_kid(settings), key=key)
 
 
 @pytest.mark.parametrize(
@@ -119,7 +125,7 @@ def _forged(settings: CommonSettings, **overrides: object) -> str:
     [
         pytest.param({"exp": int(time.time()) - 10}, "token expired", id="expired"),
         pytest.param(
-            {"secret": "an-attacker-secret-of-sufficient-length"},
+            {"key": ATTACKER_KEY},
             "token signature is invalid",
             id="forged",
         ),

@@ -26,9 +26,9 @@ def service_env(settings: CommonSettings) -> dict[str, str]:
         "TICKETING_HOLD_KEY_GRACE_SECONDS": "2",
         "TICKETING_OUTBOX_POLL_SECONDS": "0.1",
         "TICKETING_SWEEP_INTERVAL_SECONDS": "0.2",
-        "TICKETING_GATEWAY_LATENCY_SECONDS": "0.01",
+        "TICKETING_PAYMENT_GATEWAY_LATENCY_SECONDS": "0.01",
         # Some declines, so the sale's histories include failed payments.
-        "TICKETING_GATEWAY_FAILURE_RATE": "0.1",
+        "TICKETING_PAYMENT_GATEWAY_FAILURE_RATE": "0.1",
         "TICKETING_RETRY_LEASE_MS": "2000",
         "TICKETING_RETRY_CLAIM_BATCH": "5",
         # A few buyers stand in for a crowd, each holding far more often than a person may.

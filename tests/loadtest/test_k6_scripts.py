@@ -40,7 +40,7 @@ def _imports(script: Path) -> list[str]:
 
 
 def test_every_k6_script_is_found() -> None:
-    assert {p.name for p in SCRIPTS} >= {"sale.js", "api.js", "options.js", "place.js", "login.js"}
+    assert {p.name for p in SCRIPTS} >= {"sale.js", "api.js", "options.js", "place.js"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)

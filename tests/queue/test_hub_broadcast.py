@@ -7,7 +7,7 @@ import json
 import redis.asyncio as aioredis
 from ticketing.common.sale_config import SaleConfig
 from ticketing.common.settings import CommonSettings
-from ticketing.common.tokens import verify_admission_token
+from ticketing.common.tokens import Tokens
 from ticketing.queue.admission import AdmissionWorker
 from ticketing.queue.hub import SOCKETS_PER_SLICE, TRANSITIONS_AT_ONCE, Hub, Listener
 from ticketing.queue.settings import QueueSettings
@@ -102,9 +102,10 @@ async def test_everyone_whose_turn_comes_in_one_tick_gets_their_own_token(
     await hub.tick()
 
     admitted, waiting = inboxes[:served], inboxes[served:]
+    tokens = Tokens.from_settings(queue_settings)
     for inbox in admitted:
         token = str(inbox.last("admitted")["token"])
-        claims = verify_admission_token(queue_settings, token, inbox.user_id, queue.event_id)
+        claims = await tokens.admission_for(token, inbox.user_id, queue.event_id)
         assert claims.user_id == inbox.user_id
     for number, inbox in enumerate(waiting, start=1):
         assert not any(m["type"] == "admitted" for m in inbox.messages)

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 import websockets
 from ticketing.common.sale_config import write_sale_config
 from ticketing.common.settings import CommonSettings
-from ticketing.common.tokens import verify_admission_token
+from ticketing.common.tokens import Tokens
 from ticketing.queue.settings import QueueSettings
 from ticketing.queue.store import SaleQueue
 
@@ -60,7 +60,8 @@ async def test_socket_watches_its_position_fall_until_admitted_with_a_valid_toke
     assert positions[0] >= 5
     assert positions == sorted(positions, reverse=True)
     assert len(set(positions)) >= 3
-    admission = verify_admission_token(settings, message["token"], "carol", "spring-concert")
+    tokens = Tokens.from_settings(settings)
+    admission = await tokens.admission_for(message["token"], "carol", "spring-concert")
     assert admission.user_id == "carol"
 
 

@@ -2,6 +2,7 @@
 arrives unchanged, answers come back, WebSockets pass both ways, and a service that is down
 gets a clear 502."""
 
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -42,13 +43,23 @@ async def echo_socket(websocket: WebSocket) -> None:
     await websocket.close(4000, "you said bye")
 
 
+# How the queue refuses a handshake, by the reason in the path: status, detail, headers.
+REFUSALS = {
+    "login": (401, "token expired", {"WWW-Authenticate": "Bearer"}),
+    "unknown-sale": (404, "no sale 'x' is configured", {}),
+    "sold-out": (409, "the sale is sold out", {}),
+    "throttled": (429, "too many joins: retry in 2 s", {"Retry-After": "2"}),
+}
+
+
 async def refuse_socket(websocket: WebSocket) -> None:
-    await websocket.close(4401, "token expired")
+    status, detail, headers = REFUSALS[websocket.path_params["why"]]
+    await websocket.send_denial_response(JSONResponse({"detail": detail}, status, headers))
 
 
 UPSTREAM = Starlette(
     routes=[
-        WebSocketRoute("/sales/refused/queue/ws", refuse_socket),
+        WebSocketRoute("/sales/refused-{why}/queue/ws", refuse_socket),
         WebSocketRoute("/{path:path}", echo_socket),
         Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
@@ -109,9 +120,29 @@ async def test_websocket_messages_pass_both_ways_and_the_close_code_comes_back(
     assert (socket.close_code, socket.close_reason) == (4000, "you said bye")
 
 
-async def test_websocket_the_service_refuses_is_refused_to_the_browser(gateway: str) -> None:
-    url = "ws" + gateway.removeprefix("http") + "/sales/refused/queue/ws"
+@pytest.mark.parametrize("why", list(REFUSALS))
+async def test_websocket_the_service_refuses_gets_the_services_status_and_reason(
+    gateway: str, why: str
+) -> None:
+    url = "ws" + gateway.removeprefix("http") + f"/sales/refused-{why}/queue/ws"
     with pytest.raises(InvalidStatus) as refused:
         async with connect(url, proxy=None):
             pass
-    assert refused.value.response.status_code == 403
+    response = refused.value.response
+    status, detail, headers = REFUSALS[why]
+    assert response.status_code == status
+    assert json.loads(response.body or b"") == {"detail": detail}
+    for name, value in headers.items():
+        assert response.headers[name] == value
+
+
+async def test_websocket_to_a_service_that_is_down_gets_a_502_naming_it() -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    async with serving(create_app(gateway_settings(closed))) as gateway:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(
+                "ws" + gateway.removeprefix("http") + "/sales/s/queue/ws", proxy=None
+            ):
+                pass
+    assert refused.value.response.status_code == 502
+    assert json.loads(refused.value.response.body or b"") == {"detail": "queue is unavailable"}

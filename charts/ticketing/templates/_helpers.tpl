@@ -62,9 +62,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- include "ticketing.fullname" . }}
 {{- end }}
 
-{{/* The Secret holding jwt-secret and admission-secret. */}}
+{{/* The Secret holding the signing keys and the operator's token (secret.yaml lists its keys). */}}
 {{- define "ticketing.appSecretName" -}}
 {{- default (include "ticketing.secretName" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/* Which component signs each kind of token (and alone holds its private keys). */}}
+{{- define "ticketing.signers" -}}
+login: user
+admission: queue
 {{- end }}
 
 {{- define "ticketing.serviceAccountName" -}}
@@ -143,10 +149,27 @@ the backing servers it declares, then the extra variables. */}}
   value: "0.0.0.0"
 - name: TICKETING_HTTP_PORT
   value: {{ .values.port | quote }}
-- name: TICKETING_JWT_SECRET
-  valueFrom: {secretKeyRef: {name: {{ include "ticketing.appSecretName" $root }}, key: jwt-secret}}
-- name: TICKETING_ADMISSION_SECRET
-  valueFrom: {secretKeyRef: {name: {{ include "ticketing.appSecretName" $root }}, key: admission-secret}}
+{{- /* A private key reaches its signer alone; every other component verifies with the
+public keys the signer publishes. The operator's token reaches the operator alone; the services
+it calls hold its SHA-256. tests/charts/test_key_custody.py holds the chart to this. */}}
+{{- $secret := include "ticketing.appSecretName" $root }}
+{{- range $kind, $signer := include "ticketing.signers" $root | fromYaml }}
+{{- if eq $.component $signer }}
+- name: {{ printf "TICKETING_%s_SIGNING_KEYS" ($kind | upper) }}
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ printf "%s-signing-keys" $kind }}}}
+{{- else }}
+- name: {{ printf "TICKETING_%s_JWKS_URL" ($kind | upper) }}
+  value: {{ printf "%s/.well-known/jwks.json" (include "ticketing.serviceUrl" (dict "root" $root "component" $signer)) | quote }}
+{{- end }}
+{{- end }}
+{{- if has .component (list "event" "seat") }}
+- name: TICKETING_OPERATOR_TOKEN_SHA256
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: operator-token-sha256}}
+{{- end }}
+{{- if eq .component "operator" }}
+- name: TICKETING_OPERATOR_TOKEN
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: operator-token}}
+{{- end }}
 {{- if has "redis" .values.backends }}
 - name: TICKETING_REDIS_URL
 {{- if $root.Values.redis.enabled }}

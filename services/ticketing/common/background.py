@@ -1,13 +1,18 @@
 """Background tasks a service runs beside its HTTP server (consumers, relays, sweepers),
-started and stopped with its lifespan, with a readiness check that fails if one has died."""
+started and stopped with its lifespan, with a readiness check that fails if one has died and,
+for each `Loop`, a heartbeat `/healthz` checks (ticketing.common.liveness)."""
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Collection, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
+from ticketing.common import liveness
 from ticketing.common.http import ReadinessCheck
+from ticketing.common.liveness import Heartbeats
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +24,29 @@ class BackgroundTaskDied(RuntimeError):
     """A task that should run for the process's whole life has stopped."""
 
 
+@dataclass(frozen=True)
+class Loop:
+    """A background loop and its liveness period: it promises to finish a round (and call
+    `liveness.beat()`) at least this often, or `/healthz` fails."""
+
+    job: Coroutine[Any, Any, None]
+    period_seconds: float
+
+
 @asynccontextmanager
-async def background(**jobs: Coroutine[Any, Any, None]) -> AsyncIterator[ReadinessCheck]:
-    """Run each named coroutine as a task; cancel and await them all on exit."""
-    tasks = {name: asyncio.create_task(job, name=name) for name, job in jobs.items()}
+async def background(
+    heartbeats: Heartbeats | None = None, /, **jobs: Coroutine[Any, Any, None] | Loop
+) -> AsyncIterator[ReadinessCheck]:
+    """Run each named coroutine as a task; cancel and await them all on exit. A `Loop`'s
+    heartbeat is registered in `heartbeats` (the app's, which `/healthz` reads)."""
+    tasks = {}
+    for name, job in jobs.items():
+        context = contextvars.copy_context()
+        if isinstance(job, Loop):
+            if heartbeats is not None:
+                context.run(liveness.current, heartbeats.add(name, job.period_seconds))
+            job = job.job
+        tasks[name] = asyncio.create_task(job, name=name, context=context)
 
     async def all_running() -> object:
         dead = [name for name, task in tasks.items() if task.done()]

@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
 from ticketing.common.envelope import Envelope
+from ticketing.common.liveness import beat
 from ticketing.common.observability import message_context
 from ticketing.common.redis_keys import processed_key
 
@@ -164,6 +165,7 @@ class ConsumerRunner:
             await consumer.start()
             committer = asyncio.create_task(self._commit_forever(consumer))
             while True:
+                beat()
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_in_flight)
                 # One key's messages may sit on several topics of one batch: start them in the
                 # order they were produced, each partition's still in offset order.

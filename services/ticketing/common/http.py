@@ -25,8 +25,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ticketing.common.cpu import name_current_task, start_accounting
 from ticketing.common.errors import TemporaryError
+from ticketing.common.liveness import Heartbeats
 from ticketing.common.observability import observe_request, request_id_var
 from ticketing.common.settings import CommonSettings
+from ticketing.common.tokens import Tokens
 
 REQUEST_ID_HEADER = "X-Request-ID"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -58,23 +60,29 @@ def create_app(
     routers: Iterable[APIRouter],
     description: str = "",
 ) -> FastAPI:
-    """A service's app; `settings` is reachable from handlers as `request.app.state.settings`."""
+    """A service's app; `settings` is reachable from handlers as `request.app.state.settings`,
+    the token verifiers as `request.app.state.tokens`."""
 
     @asynccontextmanager
     async def chassis_lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.cpu_accounting:
             start_accounting()
-        async with lifespan(app) as checks:
-            app.state.readiness = dict(checks)
-            log.info("service started", extra={"dependencies": sorted(checks)})
-            try:
-                yield
-            finally:
-                log.info("service stopping")
+        try:
+            async with lifespan(app) as checks:
+                app.state.readiness = dict(checks)
+                log.info("service started", extra={"dependencies": sorted(checks)})
+                try:
+                    yield
+                finally:
+                    log.info("service stopping")
+        finally:
+            await app.state.tokens.aclose()
 
     app = FastAPI(title=f"ticketing {service}", description=description, lifespan=chassis_lifespan)
     app.state.settings = settings
     app.state.service = service
+    app.state.tokens = Tokens.from_settings(settings)
+    app.state.heartbeats = Heartbeats()
     app.state.readiness = {}
     # Added first, so it runs inside the request context and its 413s and 422s are logged with an
     # id.
@@ -108,9 +116,15 @@ async def _temporarily_unavailable(request: Request, error: Exception) -> JSONRe
 _probes = APIRouter(tags=["probes"])
 
 
-@_probes.get("/healthz", summary="The process is alive")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@_probes.get(
+    "/healthz", summary="The process and every background loop are alive", response_model=None
+)
+async def healthz(request: Request) -> JSONResponse:
+    heartbeats: Heartbeats = request.app.state.heartbeats
+    if late := heartbeats.late():
+        log.error("a background loop is stuck", extra={"late": late})
+        return JSONResponse({"status": "stuck", "late": late}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 @_probes.get("/readyz", summary="Every dependency answers a real request", response_model=None)

@@ -4,23 +4,57 @@ Each service subclasses `CommonSettings` (with its own extra prefix where it has
 and builds it through a cached `get_settings()` that tests override with `cache_clear()`.
 """
 
+import hashlib
+import hmac
+import os
+import warnings
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import SecretStr, model_validator
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Usable only on a developer's machine: production refuses to start with either of them.
-LOCAL_JWT_SECRET = "local-only-jwt-secret-change-me-0123456789"
-LOCAL_ADMISSION_SECRET = "local-only-admission-secret-change-me-012345"
+from ticketing.common.keys import private_keys
+
+# Usable only on a developer's machine (local runs, ./dev demo, the tests), where they sign when
+# no key is set: production refuses to start with any of them.
+LOCAL_LOGIN_SIGNING_KEY = "77ac504861d829e56f4cb4a7c635022be4d878b7c7429df516eb3d78a4548aa3"
+LOCAL_ADMISSION_SIGNING_KEY = "526a2509204f006d8711b1802814044bc3f590a3da91b6454e5b4cc7248f1eba"
+LOCAL_OPERATOR_TOKEN = "local-only-operator-token-change-me-0123456789"
+
+TokenKindName = Literal["login", "admission"]
 
 
 class InsecureSettings(ValueError):
-    """A production deployment was configured with a local-only secret."""
+    """A production deployment was configured with a local-only secret, or without keys."""
+
+
+def token_digest(token: str) -> str:
+    """What a service keeps of a service token: its SHA-256, never the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TICKETING_", extra="ignore", frozen=True)
+    # Old variable -> the field it set, for names a component moved into its own namespace:
+    # read for one release with a FutureWarning, unless the new variable is set too.
+    RENAMED: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, **values: Any) -> None:
+        for old, field in self.RENAMED.items():
+            if old not in os.environ:
+                continue
+            new = f"TICKETING_{field.upper()}"
+            warnings.warn(
+                f"{old} is deprecated and will be ignored in the next release: set {new}",
+                FutureWarning,
+                stacklevel=2,
+            )
+            if field not in values and new not in os.environ:
+                values[field] = os.environ[old]
+        super().__init__(**values)
 
     environment: Literal["local", "production"] = "local"
     redis_url: str = "redis://127.0.0.1:16379/0"
@@ -31,11 +65,29 @@ class CommonSettings(BaseSettings):
     redis_key_prefix: str = "tk"
     kafka_topic_prefix: str = ""
 
-    jwt_secret: SecretStr = SecretStr(LOCAL_JWT_SECRET)
+    # Ed25519 private keys, 64 hex characters each, comma-separated: the first signs, every one
+    # is published in the signer's JWKS, so a second key rotates in (or out) without voiding a
+    # token. Set on the signer alone: the user service signs logins, the queue admissions.
+    login_signing_keys: SecretStr = SecretStr("")
+    admission_signing_keys: SecretStr = SecretStr("")
+    # Where every other component fetches the signer's public keys (GET /.well-known/jwks.json).
+    # Empty on a developer's machine: the public halves of the signing keys are used directly.
+    login_jwks_url: str = ""
+    admission_jwks_url: str = ""
+    # A fetched key set is used this long, then fetched again: a retired key stops verifying
+    # within it. An unknown key id is looked up at once (at most once a second).
+    jwks_max_age_seconds: float = 60.0
     jwt_audience: str = "ticketing"
     jwt_issuer: str = "ticketing-user"
     jwt_ttl_seconds: int = 3600
-    admission_secret: SecretStr = SecretStr(LOCAL_ADMISSION_SECRET)
+    # SHA-256 (hex, comma-separated) of the operator's service tokens: the operator may create
+    # and update sales with one, and do nothing else. Empty on a developer's machine: the local
+    # operator token's digest.
+    operator_token_sha256: str = ""
+
+    # A background loop (consumer, relay, sweeper, admission, retry worker) that has not
+    # finished a round for this long, plus its own interval, fails /healthz: the pod restarts.
+    liveness_seconds: float = 60.0
 
     log_level: str = "INFO"
     # No API takes more than a few KiB; larger bodies are refused with 413 before parsing.
@@ -43,20 +95,60 @@ class CommonSettings(BaseSettings):
     # CPU seconds per route and background loop on /metrics (ticketing.common.cpu).
     cpu_accounting: bool = False
 
+    @field_validator("login_signing_keys", "admission_signing_keys")
+    @classmethod
+    def _readable_keys(cls, value: SecretStr) -> SecretStr:
+        private_keys(value.get_secret_value())
+        return value
+
     @model_validator(mode="after")
     def _refuse_local_secrets_in_production(self) -> Self:
-        if self.environment == "production":
-            for name, local in (
-                ("jwt_secret", LOCAL_JWT_SECRET),
-                ("admission_secret", LOCAL_ADMISSION_SECRET),
-            ):
-                value = getattr(self, name).get_secret_value()
-                if value == local or len(value) < 32:
-                    raise InsecureSettings(
-                        f"TICKETING_{name.upper()} must be set to a secret of 32+ characters "
-                        "in production"
-                    )
+        if self.environment != "production":
+            return self
+        for kind, local in (
+            ("login", LOCAL_LOGIN_SIGNING_KEY),
+            ("admission", LOCAL_ADMISSION_SIGNING_KEY),
+        ):
+            configured = getattr(self, f"{kind}_signing_keys").get_secret_value()
+            if local in configured.lower():
+                raise InsecureSettings(
+                    f"TICKETING_{kind.upper()}_SIGNING_KEYS holds the local-only key"
+                )
+            if not configured and not getattr(self, f"{kind}_jwks_url"):
+                raise InsecureSettings(
+                    f"TICKETING_{kind.upper()}_JWKS_URL must say where the {kind} signer "
+                    "publishes its keys in production"
+                )
+        if token_digest(LOCAL_OPERATOR_TOKEN) in self.operator_token_sha256:
+            raise InsecureSettings("TICKETING_OPERATOR_TOKEN_SHA256 holds the local-only token")
         return self
+
+    def signing_keys(self, kind: TokenKindName) -> tuple[Ed25519PrivateKey, ...]:
+        """The keys this process signs `kind` tokens with (the first signs); none in production
+        unless it is that kind's signer."""
+        configured = getattr(self, f"{kind}_signing_keys").get_secret_value()
+        if not configured and self.environment == "local":
+            configured = {
+                "login": LOCAL_LOGIN_SIGNING_KEY,
+                "admission": LOCAL_ADMISSION_SIGNING_KEY,
+            }[kind]
+        return private_keys(configured)
+
+    def signs(self, kind: TokenKindName) -> bool:
+        """Whether this process was given `kind` signing keys (it is that kind's signer)."""
+        return bool(getattr(self, f"{kind}_signing_keys").get_secret_value())
+
+    def jwks_url(self, kind: TokenKindName) -> str:
+        url: str = getattr(self, f"{kind}_jwks_url")
+        return url
+
+    def operator_token_accepted(self, token: str) -> bool:
+        digests = [d.strip().lower() for d in self.operator_token_sha256.split(",") if d.strip()]
+        if not digests and self.environment == "local":
+            digests = [token_digest(LOCAL_OPERATOR_TOKEN)]
+        digest = token_digest(token)
+        # Every digest compared, in constant time: how far a guess matched never shows.
+        return any([hmac.compare_digest(digest, known) for known in digests])
 
 
 @lru_cache

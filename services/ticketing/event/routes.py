@@ -5,7 +5,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from ticketing.common.ids import Slug, new_slug
-from ticketing.event.deps import AdminUser, SessionDep
+from ticketing.event.deps import AdminUser, SaleManager, SessionDep
 from ticketing.event.models import Event, EventBase, EventCreate, EventPublic
 
 router = APIRouter(tags=["events"])
@@ -32,7 +32,7 @@ async def put_event(
     body: EventBase,
     session: SessionDep,
     response: Response,
-    _: AdminUser,
+    _: SaleManager,
 ) -> EventPublic:
     event = await session.get(Event, event_id)
     if event is None:

@@ -18,7 +18,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.http11 import Response as HandshakeResponse
 
 from ticketing.gateway.routes import component_for
 from ticketing.gateway.settings import GatewaySettings, get_settings
@@ -149,10 +150,17 @@ async def forward_websocket(websocket: WebSocket) -> None:
             open_timeout=settings.gateway_timeout_seconds,
             proxy=None,
         )
-    except (OSError, TimeoutError, InvalidHandshake) as exc:
-        # Closing before accepting answers the browser's handshake with a 403, as the service did.
+    except InvalidStatus as exc:
+        # The service answered the handshake with a status (401, 404, 409, 429...): the browser
+        # gets that answer, its body and headers (Retry-After), not a bare 403.
         log.info("%s refused the WebSocket: %s", component, exc, extra={"url": url})
-        await websocket.close()
+        await websocket.send_denial_response(_denial(exc.response))
+        return
+    except (OSError, TimeoutError, InvalidHandshake) as exc:
+        log.warning("%s is unavailable for a WebSocket: %r", component, exc, extra={"url": url})
+        await websocket.send_denial_response(
+            JSONResponse({"detail": f"{component} is unavailable"}, status_code=502)
+        )
         return
     async with upstream:
         await websocket.accept(subprotocol=upstream.subprotocol)
@@ -165,6 +173,15 @@ async def forward_websocket(websocket: WebSocket) -> None:
             task.cancel()
         # Either side hanging up ends both directions; how it hung up is not an error here.
         await asyncio.gather(*done, *pending, return_exceptions=True)
+
+
+def _denial(refusal: HandshakeResponse) -> Response:
+    headers = {
+        name: value
+        for name, value in refusal.headers.raw_items()
+        if name.lower() not in HOP_BY_HOP | {"content-length"}
+    }
+    return Response(bytes(refusal.body or b""), status_code=refusal.status_code, headers=headers)
 
 
 async def _browser_to_service(websocket: WebSocket, upstream: ClientConnection) -> None:

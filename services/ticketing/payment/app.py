@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from ticketing.common.background import background
+from ticketing.common.background import Loop, background
 from ticketing.common.http import ReadinessCheck
 from ticketing.common.http import create_app as create_service_app
 from ticketing.common.topics import RESERVATION_PAID, RESERVATION_PAYMENT_FAILED
@@ -28,7 +28,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     gateway = gateway or SimulatedGateway(
-        settings.gateway_latency_seconds, settings.gateway_failure_rate
+        settings.payment_gateway_latency_seconds, settings.payment_gateway_failure_rate
     )
 
     @asynccontextmanager
@@ -38,7 +38,7 @@ def create_app(
                 stack,
                 settings,
                 client_id="payment",
-                consumer_group=settings.consumer_group,
+                consumer_group=settings.payment_consumer_group,
                 topics_used=(*PRODUCED_TOPICS, *CONSUMED_TOPICS),
                 owned_by=["payment"],
             )
@@ -48,7 +48,12 @@ def create_app(
             app.state.redis, app.state.engine = clients.redis, clients.engine
             app.state.payments = service
             runner = clients.consumer(CONSUMED_TOPICS, payment_handler(service))
-            workers = await stack.enter_async_context(background(reservation_requests=runner.run()))
+            workers = await stack.enter_async_context(
+                background(
+                    app.state.heartbeats,
+                    reservation_requests=Loop(runner.run(), settings.liveness_seconds),
+                )
+            )
             yield {**clients.readiness(), "workers": workers}
 
     return create_service_app(

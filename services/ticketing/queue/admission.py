@@ -14,6 +14,7 @@ import time
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ticketing.common.liveness import beat
 from ticketing.common.redis_keys import sale_config_pattern
 from ticketing.common.sale_config import Phase, SaleConfig, read_sale_config
 from ticketing.queue.metrics import QUEUE_ADMITTED, QUEUE_REMOVED
@@ -102,6 +103,7 @@ class AdmissionWorker:
     async def run(self) -> None:
         """Tick every sale until cancelled; a Redis outage is logged and retried next tick."""
         while True:
+            beat()
             started = time.monotonic()
             try:
                 for event_id in await self.sales():

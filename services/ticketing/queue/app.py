@@ -1,6 +1,5 @@
 """The queue service's app: `python -m ticketing queue` (the waiting room and its web page)."""
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,10 +8,11 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from ticketing.common.background import stop_tasks
+from ticketing.common.background import Loop, background
 from ticketing.common.http import ReadinessCheck
 from ticketing.common.http import create_app as create_service_app
 from ticketing.common.resources import open_redis, redis_ready
+from ticketing.common.tokens import jwks_router
 from ticketing.queue.admission import AdmissionWorker
 from ticketing.queue.hub import Hub
 from ticketing.queue.joins import Joins
@@ -31,20 +31,24 @@ def create_app(settings: QueueSettings | None = None) -> FastAPI:
             app.state.redis = client
             app.state.hub = hub = Hub(client, settings)
             app.state.joins = Joins(hub)
-            tasks = [asyncio.create_task(hub.run(), name="queue-hub")]
+            loops = {
+                "queue_hub": Loop(
+                    hub.run(), settings.liveness_seconds + settings.queue_push_interval_seconds
+                )
+            }
             if settings.queue_run_admission:
-                worker = AdmissionWorker(client, settings)
-                tasks.append(asyncio.create_task(worker.run(), name="queue-admission"))
-            try:
-                yield {"redis": redis_ready(client)}
-            finally:
-                await stop_tasks(tasks)
+                loops["queue_admission"] = Loop(
+                    AdmissionWorker(client, settings).run(),
+                    settings.liveness_seconds + settings.queue_admission_tick_seconds,
+                )
+            async with background(app.state.heartbeats, **loops) as workers:
+                yield {"redis": redis_ready(client), "workers": workers}
 
     app = create_service_app(
         service="queue",
         settings=settings,
         lifespan=lifespan,
-        routers=[router],
+        routers=[router, jwks_router(settings, "admission")],
         description="The waiting room: join, live position, admission tokens, fairness record.",
     )
     app.mount("/app", StaticFiles(directory=WEB_DIR, html=True), name="web")

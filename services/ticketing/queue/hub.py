@@ -19,6 +19,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ticketing.common.liveness import beat
 from ticketing.common.sale_config import SaleConfig, read_sale_config
 from ticketing.queue.coalesce import Coalescer
 from ticketing.queue.metrics import QUEUE_ACTIVE, QUEUE_ADMISSION_RATE, QUEUE_WAITING
@@ -227,6 +228,7 @@ class Hub:
 
     async def run(self) -> None:
         while True:
+            beat()
             started = time.monotonic()
             try:
                 await self.tick()

@@ -18,8 +18,9 @@ from fastapi import (
 from fastapi.responses import JSONResponse, PlainTextResponse
 from redis.exceptions import RedisError
 
+from ticketing.common.errors import TemporaryError
 from ticketing.common.ratelimit import refusal
-from ticketing.common.tokens import TokenRejected, verify_access_token
+from ticketing.common.tokens import TokenRejected, Tokens
 from ticketing.queue import fairness
 from ticketing.queue.commands import (
     MAX_REFUSALS,
@@ -146,8 +147,12 @@ async def watch(websocket: WebSocket) -> None:
     4 % of a socket's join (bench_join; a WebSocket route has no OpenAPI schema to keep)."""
     joins = joins_of(websocket)
     hub, settings = joins.hub, joins.hub.settings
+    tokens: Tokens = websocket.app.state.tokens
     try:
-        user = verify_access_token(settings, websocket.query_params.get("access_token", ""))
+        user = await tokens.principal(websocket.query_params.get("access_token", ""))
+    except TemporaryError as exc:
+        await _deny(websocket, HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.reason))
+        return
     except TokenRejected as exc:
         TOKEN_REJECTIONS.labels(exc.reason).inc()
         await _deny(websocket, HTTPException(status.HTTP_401_UNAUTHORIZED, exc.reason))

@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from ticketing.common.background import background
+from ticketing.common.background import Loop, background
 from ticketing.common.http import ReadinessCheck
 from ticketing.common.http import create_app as create_service_app
 from ticketing.common.topics import RESERVATION_REFUND_REQUESTED, RESERVATION_REQUESTED
@@ -35,7 +35,7 @@ def create_app(settings: ReservationSettings | None = None) -> FastAPI:
                 stack,
                 settings,
                 client_id="reservation",
-                consumer_group=settings.consumer_group,
+                consumer_group=settings.reservation_consumer_group,
                 topics_used=(*PRODUCED_TOPICS, *CONSUMED_TOPICS),
                 owned_by=["reservation"],
             )
@@ -51,15 +51,22 @@ def create_app(settings: ReservationSettings | None = None) -> FastAPI:
             )
             workers = await stack.enter_async_context(
                 background(
-                    outbox_relay=relay.run(),
-                    expiry_sweeper=sweep_forever(
-                        service,
-                        OrphanReaper(engine, redis, settings.redis_key_prefix),
-                        settings.sweep_interval_seconds,
+                    app.state.heartbeats,
+                    outbox_relay=Loop(
+                        relay.run(), settings.liveness_seconds + settings.outbox_poll_seconds
                     ),
-                    payment_outcomes=clients.consumer(
-                        CONSUMED_TOPICS, payment_outcome_handler(service)
-                    ).run(),
+                    expiry_sweeper=Loop(
+                        sweep_forever(
+                            service,
+                            OrphanReaper(engine, redis, settings.redis_key_prefix),
+                            settings.sweep_interval_seconds,
+                        ),
+                        settings.liveness_seconds + settings.sweep_interval_seconds,
+                    ),
+                    payment_outcomes=Loop(
+                        clients.consumer(CONSUMED_TOPICS, payment_outcome_handler(service)).run(),
+                        settings.liveness_seconds,
+                    ),
                 )
             )
             yield {**clients.readiness(), "workers": workers}

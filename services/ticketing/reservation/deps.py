@@ -5,8 +5,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Header, HTTPException, Request, status
 
 from ticketing.common.auth_deps import CurrentUser
-from ticketing.common.settings import CommonSettings
-from ticketing.common.tokens import Admission, TokenRejected, verify_admission_token
+from ticketing.common.tokens import Admission, TokenRejected, Tokens
 from ticketing.reservation.service import ReservationService
 
 
@@ -25,9 +24,9 @@ async def admitted_user(
     """The caller, if the waiting room admitted them to this event's sale."""
     if not admission_token:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing admission token")
-    settings: CommonSettings = request.app.state.settings
+    tokens: Tokens = request.app.state.tokens
     try:
-        return verify_admission_token(settings, admission_token, user.user_id, event_id)
+        return await tokens.admission_for(admission_token, user.user_id, event_id)
     except TokenRejected as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, exc.reason) from exc
 

@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
+from ticketing.common.liveness import beat
 from ticketing.common.sqltypes import utcnow
 from ticketing.common.topics import Topics
 from ticketing.reservation.models import OutboxMessage
@@ -42,6 +43,7 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay until cancelled; a failed round (broker or database down) is tried again."""
         while True:
+            beat()
             self._wakeup.clear()
             try:
                 sent = await self.publish_pending()

@@ -1,6 +1,8 @@
 """The reservation service's settings: the common ones plus hold and background-task timings."""
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -16,10 +18,14 @@ class ReservationSettings(CommonSettings):
     hold_key_grace_seconds: int = Field(default=60, ge=0)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     sweep_interval_seconds: float = Field(default=1.0, gt=0)
-    consumer_group: str = "reservation"
+    reservation_consumer_group: str = "reservation"
     # A person holds a few times in a sale; a script retrying in a loop is slowed to this.
     hold_rate_limit: int = Field(default=10, gt=0, description="holds per user and sale a window")
     hold_rate_window_seconds: float = Field(default=10.0, gt=0)
+
+    RENAMED: ClassVar[Mapping[str, str]] = {
+        "TICKETING_CONSUMER_GROUP": "reservation_consumer_group"
+    }
 
     @property
     def hold_rate(self) -> RateRule:

@@ -4,6 +4,7 @@ the holds whose reservation was never recorded (`orphans.py`)."""
 import asyncio
 import logging
 
+from ticketing.common.liveness import beat
 from ticketing.reservation.orphans import OrphanReaper
 from ticketing.reservation.service import ReservationService
 
@@ -16,6 +17,7 @@ async def sweep_forever(
     service: ReservationService, reaper: OrphanReaper, interval_seconds: float
 ) -> None:
     while True:
+        beat()
         try:
             # A full batch means more may be due: sweep again without waiting.
             while await service.expire_due(BATCH) == BATCH:

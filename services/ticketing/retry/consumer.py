@@ -13,6 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from redis.exceptions import RedisError
 
+from ticketing.common.liveness import beat
 from ticketing.common.topics import Topics
 from ticketing.retry.failure import FailedRecord
 from ticketing.retry.headers import decode
@@ -71,6 +72,7 @@ async def run_retry_consumer(
 ) -> None:
     """Park what arrives on the retry steps until `stop` is set; `consumer` is started."""
     while not stop.is_set():
+        beat()
         batches: dict[Any, list[FailedRecord]] = await consumer.getmany(timeout_ms=200)
         if not batches:
             continue

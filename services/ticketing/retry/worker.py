@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from ticketing.common.liveness import beat
 from ticketing.retry import metrics
 from ticketing.retry.queue import DelayQueue, Parked
 
@@ -72,6 +73,7 @@ class RetryWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            beat()
             try:
                 sent = await self.run_once()
                 await report_backlog(self._queue, self._now_ms())

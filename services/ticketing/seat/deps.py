@@ -5,7 +5,7 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 
-from ticketing.common.auth_deps import AdminUser
+from ticketing.common.auth_deps import AdminUser, SaleManager
 from ticketing.common.resources import RedisDep, SessionDep
 from ticketing.seat.settings import SeatSettings
 
@@ -23,4 +23,4 @@ def get_event_client(request: Request) -> httpx.AsyncClient:
 SettingsDep = Annotated[SeatSettings, Depends(get_seat_settings)]
 EventClientDep = Annotated[httpx.AsyncClient, Depends(get_event_client)]
 
-__all__ = ["AdminUser", "EventClientDep", "RedisDep", "SessionDep", "SettingsDep"]
+__all__ = ["AdminUser", "EventClientDep", "RedisDep", "SaleManager", "SessionDep", "SettingsDep"]

@@ -9,7 +9,14 @@ from sqlalchemy.exc import IntegrityError
 from ticketing.common.ids import Slug, new_slug
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.sqltypes import utcnow
-from ticketing.seat.deps import AdminUser, EventClientDep, RedisDep, SessionDep, SettingsDep
+from ticketing.seat.deps import (
+    AdminUser,
+    EventClientDep,
+    RedisDep,
+    SaleManager,
+    SessionDep,
+    SettingsDep,
+)
 from ticketing.seat.events_client import EventNotFound, venue_of_event
 from ticketing.seat.inventory import load_free_seats
 from ticketing.seat.layout import seat_map
@@ -71,7 +78,7 @@ async def create_venue(body: VenueCreate, session: SessionDep, _: AdminUser) -> 
     responses={201: {"description": "created"}, 200: {"description": "existed, same layout"}},
 )
 async def put_venue(
-    venue_id: Slug, body: VenuePut, session: SessionDep, response: Response, _: AdminUser
+    venue_id: Slug, body: VenuePut, session: SessionDep, response: Response, _: SaleManager
 ) -> VenuePublic:
     wanted = _venue_row(venue_id, body)
     existing = await session.get(Venue, venue_id)
@@ -108,7 +115,7 @@ async def load_inventory(
     redis: RedisDep,
     events: EventClientDep,
     settings: SettingsDep,
-    _: AdminUser,
+    _: SaleManager,
 ) -> InventoryLoaded:
     try:
         venue_id = await venue_of_event(events, event_id)
