@@ -5,6 +5,8 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.background import background
@@ -63,7 +65,9 @@ async def test_reservation_committed_before_a_crash_is_published_when_the_relay_
     producer = make_producer(settings.kafka_bootstrap, "relay-after-restart")
     await producer.start()
     try:
-        relay = OutboxRelay(engine, producer, topics, asyncio.Event(), poll_seconds=0.1)
+        relay = OutboxRelay(
+            engine, producer, topics, asyncio.Event(), poll_seconds=0.1, claim_seconds=60
+        )
         assert await relay.publish_pending() == 1
         assert await relay.publish_pending() == 0
     finally:
@@ -73,6 +77,41 @@ async def test_reservation_committed_before_a_crash_is_published_when_the_relay_
     assert published.message_id == f"{reservation.id}:requested"
     assert published.key == reservation.id
     assert published.payload["seat_ids"] == ["A-1", "A-2"]
+
+
+async def test_a_relay_whose_send_fails_gives_its_claim_back_at_once(
+    service: ReservationService,
+    engine: AsyncEngine,
+    redis_client: aioredis.Redis,
+    settings: CommonSettings,
+    topics: Topics,
+) -> None:
+    event = await make_sale(redis_client, settings.redis_key_prefix, seats=1)
+    reservation = await service.reserve("alice", event, ["A-1"])
+    # A real producer that cannot deliver: its topics do not exist and the broker creates none,
+    # so it gives up waiting for their metadata after one second.
+    nowhere = Topics(f"{settings.kafka_topic_prefix}missing-")
+    failing = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=1000)
+    working = make_producer(settings.kafka_bootstrap, "relay-after-failure")
+    await failing.start()
+    await working.start()
+    try:
+        broken = OutboxRelay(
+            engine, failing, nowhere, asyncio.Event(), poll_seconds=0.1, claim_seconds=60
+        )
+        with pytest.raises(KafkaError):
+            await broken.publish_pending()
+        # Its claim would hold the row for 60 s had the failed relay kept it.
+        relay = OutboxRelay(
+            engine, working, topics, asyncio.Event(), poll_seconds=0.1, claim_seconds=60
+        )
+        assert await relay.publish_pending() == 1
+    finally:
+        await failing.stop()
+        await working.stop()
+
+    [published] = await read_topic(settings.kafka_bootstrap, topics.reservation_requested, 1)
+    assert published.message_id == f"{reservation.id}:requested"
 
 
 def _count(group: str, topic: str, outcome: str) -> float:

@@ -143,13 +143,16 @@ async def audit(
 
 
 async def settled(engine: AsyncEngine, ladder: DelayQueue, within: float) -> None:
-    """Wait until no reservation is PENDING, every payment outcome has been applied and the
-    retry ladder is drained: a reservation that expired while its payment's outcome waits on
-    the ladder is not settled until that outcome comes back and is refunded."""
+    """Wait until no reservation is PENDING, every reservation's payment has been decided and
+    its outcome applied, and the retry ladder is drained: a reservation that expired while its
+    payment request or outcome was still on its way is not settled until the request has been
+    answered (a payment expired holds fail) and a kept payment refunded."""
     query = text(
         "SELECT"
         " (SELECT COUNT(*) FROM reservations WHERE status = 'PENDING')"
         " + (SELECT COUNT(*) FROM reservation_outbox WHERE sent_at IS NULL)"
+        " + (SELECT COUNT(*) FROM reservations r LEFT JOIN payments p ON p.reservation_id = r.id"
+        "    WHERE p.status IS NULL OR p.status = 'PENDING')"
         " + (SELECT COUNT(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id"
         "    WHERE p.status = 'SUCCEEDED' AND r.status <> 'CONFIRMED')"
     )

@@ -48,6 +48,7 @@ def create_app(settings: ReservationSettings | None = None) -> FastAPI:
                 clients.topics,
                 service.outbox_written,
                 settings.outbox_poll_seconds,
+                settings.outbox_claim_seconds,
             )
             workers = await stack.enter_async_context(
                 background(

@@ -99,3 +99,5 @@ class OutboxMessage(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False)
     )
     sent_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime, index=True))
+    # A relay is sending the row until then; a relay that died mid-send leaves it to the next.
+    claimed_until: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))

@@ -1,12 +1,20 @@
 """The outbox relay: publishes committed outbox rows to Kafka and marks them sent only after
-the broker acknowledged them, so a crash anywhere re-sends rather than loses a message."""
+the broker acknowledged them, so a crash anywhere re-sends rather than loses a message.
+
+A round holds no transaction and no connection while it waits for the broker: it claims a batch
+in one short transaction, sends with nothing open, and marks the batch sent in another. A relay
+that dies mid-send leaves its claim to lapse; the rows are then sent again (consumers skip a
+message id they have seen).
+"""
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
+from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
@@ -31,13 +39,17 @@ class OutboxRelay:
         topics: Topics,
         wakeup: asyncio.Event,
         poll_seconds: float,
+        claim_seconds: float,
         batch_size: int = 200,
     ) -> None:
-        self._engine = engine
+        # READ COMMITTED: under REPEATABLE READ the claim's locking read also locks the index
+        # gap where new rows go, so every hold's INSERT would wait on the claim.
+        self._engine = engine.execution_options(isolation_level="READ COMMITTED")
         self._producer = producer
         self._topics = topics
         self._wakeup = wakeup
         self._poll_seconds = poll_seconds
+        self._claim = timedelta(seconds=claim_seconds)
         self._batch_size = batch_size
 
     async def run(self) -> None:
@@ -55,17 +67,33 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
 
     async def publish_pending(self) -> int:
-        """Publish one batch of unsent rows in order; how many were sent.
+        """Publish one batch of unsent rows in order; how many were sent."""
+        rows = await self._claim_batch()
+        if not rows:
+            return 0
+        ids = [row.id for row in rows]
+        try:
+            acks = [
+                await self._producer.send(
+                    self._topics.name(row.topic), row.value, key=row.key.encode()
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*acks)
+        except BaseException:
+            # Sent or not, the rows go back now, not when the claim lapses.
+            await self._mark(ids, claimed_until=None)
+            raise
+        await self._mark(ids, sent_at=utcnow())
+        return len(rows)
 
-        SKIP LOCKED lets several replicas relay side by side without sending the same row twice
-        (a duplicate would still be harmless: consumers skip known message ids).
+    async def _claim_batch(self) -> Sequence[Row[int | None, str, str, bytes]]:
+        """The oldest unsent, unclaimed rows, claimed in one short transaction.
+
+        SKIP LOCKED lets several replicas claim side by side without claiming the same row.
         """
-        # READ COMMITTED: under REPEATABLE READ the locking read also locks the index gap where
-        # new rows go, so while the broker is away every hold's INSERT would wait on this send.
-        relay_engine = self._engine.execution_options(isolation_level="READ COMMITTED")
-        # Core statements, and one UPDATE for the whole batch: the ORM loaded every row as an
-        # object and flushed one UPDATE per row, all on the service's busy event loop.
-        async with relay_engine.begin() as conn:
+        now = utcnow()
+        async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
                     select(
@@ -74,24 +102,28 @@ class OutboxRelay:
                         col(OutboxMessage.key),
                         col(OutboxMessage.value),
                     )
-                    .where(col(OutboxMessage.sent_at).is_(None))
+                    .where(
+                        col(OutboxMessage.sent_at).is_(None),
+                        or_(
+                            col(OutboxMessage.claimed_until).is_(None),
+                            col(OutboxMessage.claimed_until) < now,
+                        ),
+                    )
                     .order_by(col(OutboxMessage.id))
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            if not rows:
-                return 0
-            acks = [
-                await self._producer.send(
-                    self._topics.name(row.topic), row.value, key=row.key.encode()
+            if rows:
+                await conn.execute(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id).in_([row.id for row in rows]))
+                    .values(claimed_until=now + self._claim)
                 )
-                for row in rows
-            ]
-            await asyncio.gather(*acks)
+        return rows
+
+    async def _mark(self, ids: list[int], **values: object) -> None:
+        async with self._engine.begin() as conn:
             await conn.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_([row.id for row in rows]))
-                .values(sent_at=utcnow())
+                update(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).values(**values)
             )
-        return len(rows)

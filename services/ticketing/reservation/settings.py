@@ -17,6 +17,11 @@ class ReservationSettings(CommonSettings):
     # decides when seats go back on sale (the database's status is the authority).
     hold_key_grace_seconds: int = Field(default=60, ge=0)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    # Longer than a send waits for the broker (aiokafka's request timeout, 40 s), so a slow
+    # send is not repeated beside itself; a repeat would still be harmless.
+    outbox_claim_seconds: float = Field(
+        default=60.0, gt=0, description="how long a relay owns the rows it is sending"
+    )
     sweep_interval_seconds: float = Field(default=1.0, gt=0)
     reservation_consumer_group: str = "reservation"
     # A person holds a few times in a sale; a script retrying in a loop is slowed to this.
