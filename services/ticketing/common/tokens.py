@@ -137,7 +137,8 @@ class OwnKeys:
 
 class PublishedKeys:
     """A signer's JWKS, fetched when first needed, again after `max_age`, and at once (at most
-    once a second) for a key id it does not hold, so a new key verifies as soon as it signs.
+    once a second) for a key id it does not hold, so a new key verifies as soon as it signs. A
+    token whose key is unknown while a fetch is in flight waits for that fetch.
 
     When the signer cannot be reached the keys already fetched stay in use; a process that never
     fetched them answers `KeysUnavailable` (503) rather than refusing every token."""
@@ -153,7 +154,11 @@ class PublishedKeys:
 
     async def key(self, kid: str) -> Ed25519PublicKey | None:
         age = time.monotonic() - self._attempted_at
-        if age >= self.max_age or (kid not in self._keys and age >= UNKNOWN_KEY_REFETCH_SECONDS):
+        unknown = kid not in self._keys
+        # A fetch in flight may bring the key: wait for it rather than refuse the token.
+        if age >= self.max_age or (
+            unknown and (age >= UNKNOWN_KEY_REFETCH_SECONDS or self._lock.locked())
+        ):
             await self._refresh()
         return self._keys.get(kid)
 
