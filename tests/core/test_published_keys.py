@@ -2,6 +2,7 @@
 arrive while the first fetch is still in flight wait for it and verify, none is refused."""
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,7 +17,6 @@ from ticketing.common.tokens import (
     issue_access_token,
     jwks_router,
 )
-from ticketing_dev.ports import free_port
 
 CROWD = 50
 
@@ -25,16 +25,17 @@ CROWD = 50
 async def jwks_url(settings: CommonSettings) -> AsyncIterator[str]:
     app = FastAPI()
     app.include_router(jwks_router(settings, "login"))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    # Listening before the server starts: the first requests wait in the socket's backlog.
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    serving = asyncio.create_task(server.serve(sockets=[listening]))
     try:
         yield f"http://127.0.0.1:{port}{JWKS_PATH}"
     finally:
         server.should_exit = True
         await serving
+        listening.close()
 
 
 async def test_tokens_arriving_during_the_first_key_fetch_all_verify(
