@@ -61,6 +61,13 @@ class Kind:
         }
         self.kubectl("apply", "-f", "-", input=json.dumps(sale))
 
+    def mariadb(self, statements: str) -> None:
+        """Runs statements as root in the in-cluster MariaDB, with the pod's own credentials."""
+        self.kubectl(
+            "exec", f"{self.release}-mariadb-0", "--", "sh", "-c",
+            'mariadb -uroot -p"$MARIADB_ROOT_PASSWORD" "$MARIADB_DATABASE" -e "$0"', statements,
+        )  # fmt: skip
+
     def get(self, *args: str) -> Any:
         return json.loads(self.kubectl("get", *args, "-o", "json"))
 

@@ -24,14 +24,6 @@ POLICY = {"minReplicas": 2, "maxReplicas": 3, "backlogPerReplica": 1, "cooldownS
 UPGRADED_CPU_REQUEST = "11m"
 
 
-def mariadb(kind_cluster: Kind, statement: str) -> None:
-    """Runs one statement as root in the in-cluster MariaDB, with the pod's own credentials."""
-    kind_cluster.kubectl(
-        "exec", f"{kind_cluster.release}-mariadb-0", "--", "sh", "-c",
-        'mariadb -uroot -p"$MARIADB_ROOT_PASSWORD" "$MARIADB_DATABASE" -e "$0"', statement,
-    )  # fmt: skip
-
-
 def workers(kind_cluster: Kind) -> dict[str, Any]:
     deployment: dict[str, Any] = kind_cluster.get(
         "deployment", f"{kind_cluster.release}-retry-worker"
@@ -63,7 +55,7 @@ async def test_a_payment_outage_scales_the_retry_workers_up_and_back_and_upgrade
     seen: dict[str, dict[str, Any]] = {}
 
     async def payment_outage() -> None:
-        await asyncio.to_thread(mariadb, kind_cluster, "RENAME TABLE payments TO payments_away")
+        await asyncio.to_thread(kind_cluster.mariadb, "RENAME TABLE payments TO payments_away")
         try:
             await asyncio.to_thread(
                 wait_until,
@@ -73,7 +65,7 @@ async def test_a_payment_outage_scales_the_retry_workers_up_and_back_and_upgrade
             )
             seen["scaled up"] = sale_status(kind_cluster)
         finally:
-            await asyncio.to_thread(mariadb, kind_cluster, "RENAME TABLE payments_away TO payments")
+            await asyncio.to_thread(kind_cluster.mariadb, "RENAME TABLE payments_away TO payments")
         await asyncio.to_thread(
             wait_until,
             "the operator scaled the retry workers back to 2 after the cool-down",
