@@ -48,6 +48,7 @@ class ServiceClients:
             failure_handler=RetryFailureHandler(self.producer, self.topics, self.group),
             redis=self.redis,
             redis_prefix=self.settings.redis_key_prefix,
+            dedup_window_seconds=self.settings.dedup_window_seconds,
         )
 
     def readiness(self) -> Mapping[str, ReadinessCheck]:

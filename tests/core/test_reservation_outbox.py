@@ -150,6 +150,7 @@ async def test_payment_delivered_twice_sells_once_and_garbage_goes_to_dead_lette
             failure_handler=RetryFailureHandler(producer, topics, group),
             redis=redis_client,
             redis_prefix=settings.redis_key_prefix,
+            dedup_window_seconds=settings.dedup_window_seconds,
         )
         async with background(consumer=runner.run()):
 

@@ -93,6 +93,7 @@ async def test_bad_messages_are_dead_lettered_and_the_next_good_one_is_applied(
         failure_handler=RetryFailureHandler(producer, topics, group),
         redis=redis_client,
         redis_prefix=settings.redis_key_prefix,
+        dedup_window_seconds=settings.dedup_window_seconds,
     )
     async with background(consumer=runner.run()):
 

@@ -62,6 +62,7 @@ async def running_ladder(
         failure_handler=RetryFailureHandler(producer, topics, group, policies),
         redis=client,
         redis_prefix=settings.redis_key_prefix,
+        dedup_window_seconds=settings.dedup_window_seconds,
     )
     retry_consumer = make_retry_consumer(settings.kafka_bootstrap, topics, policies)
     await retry_consumer.start()

@@ -8,6 +8,7 @@ from ticketing.reservation.consumers import CONSUMED_TOPICS as RESERVATION_CONSU
 from ticketing.retry.failure import Destination, NoRetryPolicy, route
 from ticketing.retry.headers import decode
 from ticketing.retry.policy import POLICIES, Backoff, RetryPolicy, ladder_topics
+from ticketing.retry.settings import RetrySettings
 
 from tests.retry.factories import Record
 
@@ -116,3 +117,14 @@ def test_a_malformed_message_skips_the_ladder() -> None:
 def test_a_topic_without_a_policy_is_refused_by_name() -> None:
     with pytest.raises(NoRetryPolicy, match=r"reservation\.other"):
         route(Record("p.reservation.other"), TemporaryError("x"), "g", TOPICS, SHORT, 0)
+
+
+def test_the_default_dedup_window_outlasts_the_longest_retry_ladder() -> None:
+    # A duplicate may come back as late as a whole ladder after the first delivery, plus a lease
+    # its retry worker held; the ids a group applied must still be remembered by then.
+    settings = RetrySettings()
+    longest = max(
+        sum(policy.delay_s(retry, rand=lambda: 0.0) for retry in range(1, policy.attempts))
+        for policy in POLICIES.values()
+    )
+    assert longest + settings.retry_lease_ms / 1000 < settings.dedup_window_seconds

@@ -6,11 +6,12 @@ being handled starts at once (per key in order), and a background commit moves e
 offset only past the records whose handling finished, so a slow one delays no one else's work,
 only the commit.
 
-Idempotency is kept in Redis (`processed_key`, one set per group), marked after the handler
-succeeded and before the offset commit. A handler's work spans MySQL and Redis, so no single
-transaction could cover "apply + mark processed"; instead every handler is idempotent on its
-own (state machines under a row lock, UNIQUE keys), and the processed set only saves the work
-of applying a duplicate again. A crash between the work and the mark is therefore harmless.
+Idempotency is kept in Redis (`ProcessedIds`: time-bucketed sets per group, an id remembered for
+the dedup window), marked after the handler succeeded and before the offset commit. A handler's
+work spans MySQL and Redis, so no single transaction could cover "apply + mark processed";
+instead every handler is idempotent on its own (state machines under a row lock, UNIQUE keys),
+and the processed ids only save the work of applying a duplicate again. A crash between the work
+and the mark is therefore harmless, and so is a duplicate that returns after the window.
 """
 
 import asyncio
@@ -25,10 +26,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
+from ticketing.common.dedup import ProcessedIds
 from ticketing.common.envelope import Envelope
 from ticketing.common.liveness import beat
 from ticketing.common.observability import message_context
-from ticketing.common.redis_keys import processed_key
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,6 @@ MESSAGES = Counter(
 )
 
 Handler = Callable[[Envelope], Awaitable[None]]
-
-# The processed set of a group that stops consuming disappears after a week.
-PROCESSED_TTL_SECONDS = 7 * 24 * 3600
 
 
 class FailureHandler(Protocol):
@@ -115,6 +113,7 @@ class ConsumerRunner:
         failure_handler: FailureHandler,
         redis: aioredis.Redis,
         redis_prefix: str,
+        dedup_window_seconds: int,
         max_in_flight: int = 100,
         commit_interval_seconds: float = 0.2,
         stuck_backoff_seconds: float = 1.0,
@@ -124,8 +123,7 @@ class ConsumerRunner:
         self._topics = list(topics)
         self._handler = handler
         self._failure_handler = failure_handler
-        self._redis = redis
-        self._processed = processed_key(redis_prefix, group)
+        self._processed = ProcessedIds(redis, redis_prefix, group, dedup_window_seconds)
         self._max_in_flight = max_in_flight
         self._commit_interval = commit_interval_seconds
         self._stuck_backoff = stuck_backoff_seconds
@@ -214,14 +212,11 @@ class ConsumerRunner:
         try:
             envelope = Envelope.from_bytes(record.value)
             with message_context(envelope.message_id):
-                if await self._redis.sismember(self._processed, envelope.message_id):
+                if await self._processed.seen(envelope.message_id):
                     MESSAGES.labels(self._group, record.topic, "duplicate").inc()
                     return True
                 await self._handler(envelope)
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.sadd(self._processed, envelope.message_id)
-                    pipe.expire(self._processed, PROCESSED_TTL_SECONDS)
-                    await pipe.execute()
+                await self._processed.mark(envelope.message_id)
             MESSAGES.labels(self._group, record.topic, "applied").inc()
             return True
         # Any failure, ours or a library's, goes to the hook: one bad message must not stop

@@ -158,9 +158,10 @@ def held_sales_key(prefix: str) -> str:
     return f"{prefix}:reservation:held-sales"
 
 
-def processed_key(prefix: str, group: str) -> str:
-    """Set of message ids a consumer group already applied (idempotent consumers)."""
-    return f"{prefix}:processed:{{{group}}}"
+def processed_key(prefix: str, group: str, bucket: int) -> str:
+    """Set with an expiry: message ids a consumer group applied during one time bucket
+    (`ticketing.common.dedup`). The group is the hash tag: a check reads two buckets at once."""
+    return f"{prefix}:processed:{{{group}}}:{bucket}"
 
 
 def seat_id(row: int, number: int) -> str:

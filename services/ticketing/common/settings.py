@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, ClassVar, Literal, Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ticketing.common.keys import private_keys
@@ -88,6 +88,14 @@ class CommonSettings(BaseSettings):
     # A background loop (consumer, relay, sweeper, admission, retry worker) that has not
     # finished a round for this long, plus its own interval, fails /healthz: the pod restarts.
     liveness_seconds: float = 60.0
+
+    # How long a consumer group remembers the message ids it applied, to skip a redelivery
+    # (`ticketing.common.dedup`: an id is kept one to two windows). A duplicate can come back as
+    # late as a whole retry ladder (`ticketing.retry.policy`): the longest, the refund's, waits
+    # 5+10+20+40+80+160+320+600+600 = 1,835 s between its ten deliveries; add the retry lease
+    # (30 s) and a crashed consumer's redelivery (session timeout and restart, a few minutes).
+    # An hour covers that with room; tests/retry checks it against the policies.
+    dedup_window_seconds: int = Field(default=3600, ge=1)
 
     log_level: str = "INFO"
     # No API takes more than a few KiB; larger bodies are refused with 413 before parsing.
