@@ -36,7 +36,7 @@ from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Principal, issue_access_token, issue_admission_token
-from ticketing.common.topics import RESERVATION_REQUESTED
+from ticketing.common.topics import RESERVATION_REQUESTED, TopicFamily, TopicSpec
 from ticketing_dev.ports import free_port
 from ticketing_dev.process import ManagedProcess, http_ready
 from ticketing_dev.stack import LocalStack
@@ -136,7 +136,8 @@ async def broker_latency(bootstrap: str, rate: float, seconds: float) -> Latenci
     """Produce timestamped messages at `rate` (the platform's producer settings) and consume them
     in a group, as the services do; each message's produce -> consume time."""
     topic = f"{PREFIX}.ceiling.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(bootstrap, [topic])
+    # The partitions the committed figures were measured with, whatever the settings say.
+    await ensure_topics(bootstrap, {topic: TopicSpec(TopicFamily.MAIN, 3, 1)})
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=topic, auto_offset_reset="earliest"
     )

@@ -21,7 +21,7 @@ from ticketing.common.resources import (
     redis_ready,
 )
 from ticketing.common.settings import CommonSettings
-from ticketing.common.topics import Topics
+from ticketing.common.topics import TopicFamily, Topics
 from ticketing.retry.failure import RetryFailureHandler
 from ticketing.retry.policy import ladder_topics
 
@@ -72,8 +72,9 @@ async def open_service_clients(
     topics = Topics(settings.kafka_topic_prefix)
     redis = await stack.enter_async_context(open_redis(settings.redis_url))
     engine = await stack.enter_async_context(open_database(settings.database_url))
+    families = dict.fromkeys(map(topics.name, topics_used), TopicFamily.MAIN)
     await ensure_topics(
-        settings.kafka_bootstrap, [topics.name(t) for t in topics_used] + ladder_topics(topics)
+        settings.kafka_bootstrap, settings.topic_specs(families | ladder_topics(topics))
     )
     producer = make_producer(settings.kafka_bootstrap, client_id)
     await producer.start()

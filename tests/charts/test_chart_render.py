@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ticketing.common.settings import CommonSettings
+from ticketing.common.topics import TopicFamily, TopicSpec
 from ticketing.gateway.routes import COMPONENTS
 
 from tests.charts.chart import (
@@ -22,6 +24,14 @@ from tests.charts.chart import (
 from tests.charts.local_release import container_env
 
 HTTP_SERVICES = ["event", "payment", "queue", "reservation", "seat", "user", "gateway"]
+# The components whose consumer groups read the main (reservation.*) topics.
+MAIN_TOPIC_CONSUMERS = ["reservation", "payment"]
+# Each topic family -> its block under kafka.topics.
+FAMILY_VALUES = {
+    TopicFamily.MAIN: "main",
+    TopicFamily.RETRY: "retry",
+    TopicFamily.DEAD_LETTER: "deadLetter",
+}
 
 
 @pytest.mark.parametrize("values_set", list(VALUES_SETS))
@@ -303,6 +313,13 @@ def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Pa
         ("components.gateway.enabled=false", 'points at component "gateway"'),
         ("gatewayApi.enabled=true", "set gatewayApi.parentRefs"),
         (
+            "kafka.topics.retry.replicationFactor=3",
+            "kafka.enabled runs one broker, which holds one copy of each topic: "
+            "set kafka.topics.retry.replicationFactor to 1",
+        ),
+        ("kafka.topics.main.minInsyncReplicas=2", "set kafka.topics.main.replicationFactor to 1"),
+        ("kafka.topics.main.partitions=0", "at '/kafka/topics/main/partitions'"),
+        (
             "components.event.enabled=false",
             'URL points at component "event", which is not an enabled',
         ),
@@ -318,6 +335,9 @@ def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Pa
         "ingress-target",
         "ingress-without-gateway",
         "route-without-gateway",
+        "in-cluster-replication",
+        "in-cluster-min-insync",
+        "no-partitions",
         "peer-disabled",
     ],
 )
@@ -328,6 +348,64 @@ def test_template_refuses_wrong_values_with_a_clear_message(
         render(helm_binary, (), assignment)
 
     assert message in str(refused.value)
+
+
+@pytest.mark.parametrize("values_set", ["default", "external-backing"])
+def test_every_component_that_creates_topics_reads_the_charts_topic_settings(
+    helm_binary: Path, values_set: str
+) -> None:
+    manifests = render(helm_binary, VALUES_SETS[values_set])
+    topics = chart_values()["kafka"]["topics"]
+    for path in VALUES_SETS[values_set]:
+        for family, overrides in yaml.safe_load(path.read_text())["kafka"]["topics"].items():
+            topics[family] |= overrides
+    expected = {
+        family: TopicSpec(
+            family,
+            topics[name]["partitions"],
+            topics[name]["replicationFactor"],
+            topics[name]["minInsyncReplicas"],
+        )
+        for family, name in FAMILY_VALUES.items()
+    }
+
+    specs = {}
+    for name, deployment in by_kind(manifests, "Deployment").items():
+        env = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        # Only a component wired to Kafka creates topics; the others are given nothing about them.
+        if "TICKETING_KAFKA_BOOTSTRAP" not in env:
+            assert not [v for v in env if v.startswith("TICKETING_KAFKA_")], name
+            continue
+        kafka = {
+            variable.removeprefix("TICKETING_").lower(): entry["value"]
+            for variable, entry in env.items()
+            if variable.startswith("TICKETING_KAFKA_") and variable != "TICKETING_KAFKA_BOOTSTRAP"
+        }
+        # The settings ignore an unknown name: each one the chart sets must be a field.
+        assert set(kafka) <= set(CommonSettings.model_fields), name
+        settings = CommonSettings.model_validate(kafka)
+        specs[name] = {family: settings.topic_spec(family) for family in TopicFamily}
+
+    assert sorted(specs) == [
+        f"ticketing-{c}" for c in ("payment", "reservation", "retry-consumer", "retry-worker")
+    ]
+    assert all(found == expected for found in specs.values()), specs
+
+
+def test_main_topics_give_every_replica_of_their_consumers_a_partition() -> None:
+    """The rule of the default: as many partitions as the most replicas a consumer of the main
+    topics may scale to, in the chart and in the settings a local run uses."""
+    values = chart_values()
+    most_replicas = max(
+        values["components"][c]["autoscaling"]["maxReplicas"] for c in MAIN_TOPIC_CONSUMERS
+    )
+
+    assert values["kafka"]["topics"]["main"]["partitions"] >= most_replicas
+    assert CommonSettings().kafka_main_partitions >= most_replicas
+    assert {
+        family: values["kafka"]["topics"][name]["replicationFactor"]
+        for family, name in FAMILY_VALUES.items()
+    } == dict.fromkeys(TopicFamily, 1), "the in-cluster broker holds one copy"
 
 
 def test_readme_documents_every_value() -> None:

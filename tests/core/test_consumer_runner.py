@@ -17,6 +17,7 @@ from ticketing.common.consumer import ConsumerRunner, FailureHandler, PartitionP
 from ticketing.common.envelope import Envelope
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.settings import CommonSettings
+from ticketing.common.topics import TopicFamily, TopicSpec
 
 from tests.core.sale_kit import eventually
 
@@ -77,7 +78,9 @@ async def one_partition_topic(settings: CommonSettings) -> AsyncIterator[Topic]:
     await producer.start()
     try:
         topic = Topic(settings, producer)
-        await ensure_topics(settings.kafka_bootstrap, [topic.name], partitions=1)
+        await ensure_topics(
+            settings.kafka_bootstrap, {topic.name: TopicSpec(TopicFamily.MAIN, 1, 1)}
+        )
         yield topic
     finally:
         await producer.stop()

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.sqltypes import utcnow
-from ticketing.common.topics import Topics
+from ticketing.common.topics import TopicFamily, Topics
 from ticketing.payment.gateway import SimulatedGateway
 from ticketing.payment.models import Payment, PaymentStatus
 from ticketing.payment.service import PaymentService, RefundRequested, ReservationRequested
@@ -23,8 +23,9 @@ from tests.core.sale_kit import read_topic
 @pytest.fixture
 async def topics(settings: CommonSettings) -> Topics:
     topics = Topics(settings.kafka_topic_prefix)
+    main = [topics.reservation_paid, topics.reservation_payment_failed]
     await ensure_topics(
-        settings.kafka_bootstrap, [topics.reservation_paid, topics.reservation_payment_failed]
+        settings.kafka_bootstrap, settings.topic_specs(dict.fromkeys(main, TopicFamily.MAIN))
     )
     return topics
 

@@ -6,7 +6,7 @@ import asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.settings import CommonSettings
-from ticketing.common.topics import Topics
+from ticketing.common.topics import TopicFamily, Topics
 from ticketing.payment.gateway import SimulatedGateway
 from ticketing.payment.models import PaymentStatus
 from ticketing.payment.service import PaymentService
@@ -19,7 +19,9 @@ async def test_two_deliveries_at_once_settle_one_payment_with_one_outcome(
     engine: AsyncEngine, settings: CommonSettings
 ) -> None:
     topics = Topics(settings.kafka_topic_prefix)
-    await ensure_topics(settings.kafka_bootstrap, [topics.reservation_paid])
+    await ensure_topics(
+        settings.kafka_bootstrap, settings.topic_specs({topics.reservation_paid: TopicFamily.MAIN})
+    )
     producer = make_producer(settings.kafka_bootstrap, "payment-concurrent-test")
     await producer.start()
     # Slow enough that both deliveries are at the provider before either settles.

@@ -14,7 +14,7 @@ from ticketing.common.consumer import ConsumerRunner
 from ticketing.common.envelope import Envelope
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.settings import CommonSettings
-from ticketing.common.topics import RESERVATION_PAID, Topics
+from ticketing.common.topics import RESERVATION_PAID, TopicFamily, Topics
 from ticketing.reservation.consumers import CONSUMED_TOPICS, payment_outcome_handler
 from ticketing.reservation.models import ReservationStatus
 from ticketing.reservation.outbox import OutboxRelay
@@ -45,8 +45,9 @@ def service(
 async def topics(settings: CommonSettings) -> Topics:
     topics = Topics(settings.kafka_topic_prefix)
     names = [topics.name(t) for t in CONSUMED_TOPICS]
+    main = dict.fromkeys([*names, topics.reservation_requested], TopicFamily.MAIN)
     await ensure_topics(
-        settings.kafka_bootstrap, [*names, *ladder_topics(topics), topics.reservation_requested]
+        settings.kafka_bootstrap, settings.topic_specs(main | ladder_topics(topics))
     )
     return topics
 

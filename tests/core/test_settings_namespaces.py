@@ -7,7 +7,8 @@ import inspect
 
 import pytest
 from pydantic_settings import BaseSettings
-from ticketing.common.settings import CommonSettings
+from ticketing.common.settings import CommonSettings, topic_variable
+from ticketing.common.topics import TopicFamily
 from ticketing.gateway.settings import GatewaySettings
 from ticketing.payment.settings import PaymentSettings
 from ticketing.queue.settings import QueueSettings
@@ -64,6 +65,10 @@ def test_no_variable_carries_two_meanings() -> None:
     assert meanings["TICKETING_PAYMENT_GATEWAY_FAILURE_RATE"] == {"PaymentSettings"}
     gateway = {v: m for v, m in meanings.items() if v.startswith("TICKETING_GATEWAY_")}
     assert gateway and all(m == {"GatewaySettings"} for m in gateway.values())
+    # How topics are created: one meaning for every component that creates them.
+    for family in TopicFamily:
+        for field in ("partitions", "replication_factor", "min_insync_replicas"):
+            assert meanings[topic_variable(family, field)] == {"CommonSettings"}
 
 
 def test_renamed_variables_name_no_current_one() -> None:

@@ -15,7 +15,7 @@ from ticketing.common.envelope import Envelope
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.resources import open_database
 from ticketing.common.settings import CommonSettings
-from ticketing.common.topics import RESERVATION_PAID, Topics
+from ticketing.common.topics import RESERVATION_PAID, TopicFamily, Topics
 from ticketing.reservation.consumers import payment_outcome_handler
 from ticketing.reservation.models import ReservationStatus
 from ticketing.reservation.service import ReservationService
@@ -71,7 +71,10 @@ async def test_bad_messages_are_dead_lettered_and_the_next_good_one_is_applied(
 ) -> None:
     topics = Topics(settings.kafka_topic_prefix)
     paid_topic, dead_topic = topics.reservation_paid, topics.dead_letter(RESERVATION_PAID)
-    await ensure_topics(settings.kafka_bootstrap, [paid_topic, *ladder_topics(topics)])
+    await ensure_topics(
+        settings.kafka_bootstrap,
+        settings.topic_specs({paid_topic: TopicFamily.MAIN} | ladder_topics(topics)),
+    )
     service = ReservationService(engine, redis_client, reservation_settings(settings))
     event = await make_sale(redis_client, settings.redis_key_prefix, seats=1)
     reservation = await service.reserve("alice", event, ["A-1"])

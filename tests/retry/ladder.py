@@ -13,7 +13,7 @@ from ticketing.common.consumer import ConsumerRunner
 from ticketing.common.envelope import Envelope
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.settings import CommonSettings
-from ticketing.common.topics import Topics
+from ticketing.common.topics import TopicFamily, Topics
 from ticketing.retry.consumer import make_retry_consumer, run_retry_consumer
 from ticketing.retry.failure import RetryFailureHandler
 from ticketing.retry.policy import RetryPolicy, ladder_topics
@@ -45,8 +45,9 @@ async def running_ladder(
     workers: int = 1,
 ) -> AsyncIterator[Ladder]:
     topics = Topics(settings.kafka_topic_prefix)
+    main = dict.fromkeys(map(topics.name, policies), TopicFamily.MAIN)
     await ensure_topics(
-        settings.kafka_bootstrap, [*map(topics.name, policies), *ladder_topics(topics, policies)]
+        settings.kafka_bootstrap, settings.topic_specs(main | ladder_topics(topics, policies))
     )
     client = aioredis.Redis.from_url(settings.redis_url)
     producer = make_producer(settings.kafka_bootstrap, "ladder-test")

@@ -22,7 +22,7 @@ async def test_retry_record_whose_parking_failed_is_parked_later_not_lost(
     settings: CommonSettings, redis_client: aioredis.Redis
 ) -> None:
     topics = Topics(settings.kafka_topic_prefix)
-    await ensure_topics(settings.kafka_bootstrap, ladder_topics(topics))
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_specs(ladder_topics(topics)))
     producer = make_producer(settings.kafka_bootstrap, "park-failure-test")
     await producer.start()
     try:

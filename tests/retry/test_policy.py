@@ -2,7 +2,7 @@
 
 import pytest
 from ticketing.common.errors import MalformedMessage, TemporaryError
-from ticketing.common.topics import RESERVATION_PAID, Topics
+from ticketing.common.topics import RESERVATION_PAID, TopicFamily, Topics
 from ticketing.payment.consumers import CONSUMED_TOPICS as PAYMENT_CONSUMES
 from ticketing.reservation.consumers import CONSUMED_TOPICS as RESERVATION_CONSUMES
 from ticketing.retry.failure import Destination, NoRetryPolicy, route
@@ -47,12 +47,12 @@ def test_a_policy_refuses_nonsense() -> None:
 
 
 def test_ladder_has_a_retry_step_per_retry_and_a_dead_letter_and_parking_topic() -> None:
-    assert ladder_topics(TOPICS, SHORT) == [
-        "p.retry.reservation.paid.1",
-        "p.retry.reservation.paid.2",
-        "p.reservation.paid.dlq",
-        "p.reservation.paid.parking",
-    ]
+    assert ladder_topics(TOPICS, SHORT) == {
+        "p.retry.reservation.paid.1": TopicFamily.RETRY,
+        "p.retry.reservation.paid.2": TopicFamily.RETRY,
+        "p.reservation.paid.dlq": TopicFamily.DEAD_LETTER,
+        "p.reservation.paid.parking": TopicFamily.DEAD_LETTER,
+    }
 
 
 def test_a_first_failure_goes_to_the_first_retry_step_with_its_origin_and_due_time() -> None:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.settings import CommonSettings
-from ticketing.common.topics import RESERVATION_REQUESTED, Topics
+from ticketing.common.topics import RESERVATION_REQUESTED, TopicFamily, Topics
 from ticketing.retry.deadletters import read_topic
 from ticketing.retry.failure import RetryFailureHandler
 from ticketing.retry.headers import decode
@@ -49,7 +49,7 @@ async def test_retry_processes_bring_a_failed_message_back_and_stop_on_sigterm(
 ) -> None:
     topics = Topics(settings.kafka_topic_prefix)
     topic = topics.reservation_requested
-    await ensure_topics(settings.kafka_bootstrap, [topic])
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_specs({topic: TopicFamily.MAIN}))
     metrics_port = free_port()
     consumer = await _start("retry-consumer", settings, 0)
     worker = await _start("retry-worker", settings, metrics_port)
@@ -57,7 +57,10 @@ async def test_retry_processes_bring_a_failed_message_back_and_stop_on_sigterm(
     await producer.start()
     try:
         # The processes create the ladder's topics; the hook needs them to exist.
-        await ensure_topics(settings.kafka_bootstrap, [topics.retry(RESERVATION_REQUESTED, 1)])
+        await ensure_topics(
+            settings.kafka_bootstrap,
+            settings.topic_specs({topics.retry(RESERVATION_REQUESTED, 1): TopicFamily.RETRY}),
+        )
         hook = RetryFailureHandler(producer, topics, "reservation")
         await hook(Record(topic, value=b"payload"), TimeoutError("database timeout"))
 

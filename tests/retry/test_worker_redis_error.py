@@ -6,7 +6,7 @@ import redis.asyncio as aioredis
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.redis_keys import RetryKeys
 from ticketing.common.settings import CommonSettings
-from ticketing.common.topics import Topics
+from ticketing.common.topics import TopicFamily, Topics
 from ticketing.retry.deadletters import read_topic
 from ticketing.retry.queue import DelayQueue
 from ticketing.retry.worker import RetryWorker
@@ -19,7 +19,7 @@ async def test_worker_sends_the_backlog_once_redis_answers_again(
     settings: CommonSettings, redis_client: aioredis.Redis
 ) -> None:
     topic = Topics(settings.kafka_topic_prefix).reservation_paid
-    await ensure_topics(settings.kafka_bootstrap, [topic])
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_specs({topic: TopicFamily.MAIN}))
     # A real Redis error on every claim (WRONGTYPE), until the test takes the key away.
     topics_key = RetryKeys(settings.redis_key_prefix).topics
     await redis_client.set(topics_key, "not a set")

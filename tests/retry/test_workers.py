@@ -8,7 +8,7 @@ from collections import Counter
 import redis.asyncio as aioredis
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.settings import CommonSettings
-from ticketing.common.topics import Topics
+from ticketing.common.topics import TopicFamily, Topics
 from ticketing.retry.deadletters import read_topic
 from ticketing.retry.queue import DelayQueue
 from ticketing.retry.worker import RetryWorker, backlog
@@ -47,7 +47,7 @@ async def test_three_workers_resend_each_of_10000_messages_exactly_once_despite_
     settings: CommonSettings, redis_client: aioredis.Redis
 ) -> None:
     topic = Topics(settings.kafka_topic_prefix).reservation_paid
-    await ensure_topics(settings.kafka_bootstrap, [topic])
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_specs({topic: TopicFamily.MAIN}))
     queue = DelayQueue(redis_client, settings.redis_key_prefix)
     await _backlog_of(queue, topic, 10_000)
     # A worker killed between its claim and its send: it holds these and never sends them.
@@ -73,7 +73,7 @@ async def test_a_worker_cancelled_mid_run_loses_no_message(
     settings: CommonSettings, redis_client: aioredis.Redis
 ) -> None:
     topic = Topics(settings.kafka_topic_prefix).reservation_paid
-    await ensure_topics(settings.kafka_bootstrap, [topic])
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_specs({topic: TopicFamily.MAIN}))
     queue = DelayQueue(redis_client, settings.redis_key_prefix)
     await _backlog_of(queue, topic, 3000)
     stop = asyncio.Event()

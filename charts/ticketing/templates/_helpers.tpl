@@ -125,6 +125,13 @@ pointed at; the schema cannot say "one of these two values" as clearly. */}}
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if .Values.kafka.enabled }}
+{{- range $family, $topic := .Values.kafka.topics }}
+{{- if or (gt (int $topic.replicationFactor) 1) (gt (int (default 1 $topic.minInsyncReplicas)) 1) }}
+{{- fail (printf "kafka.enabled runs one broker, which holds one copy of each topic: set kafka.topics.%s.replicationFactor to 1 and minInsyncReplicas to null or 1, or point externalKafka.bootstrap at a cluster with more brokers" $family) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if and .Values.gatewayApi.enabled (not .Values.gatewayApi.parentRefs) }}
 {{- fail "gatewayApi.enabled is true: set gatewayApi.parentRefs to the Gateway the HTTPRoute attaches to" }}
 {{- end }}
@@ -191,6 +198,18 @@ it calls hold its SHA-256. tests/charts/test_key_custody.py holds the chart to t
 {{- if has "kafka" .values.backends }}
 - name: TICKETING_KAFKA_BOOTSTRAP
   valueFrom: {configMapKeyRef: {name: {{ $config }}, key: kafka-bootstrap}}
+{{- /* How the topics it finds missing are created: deadLetter -> TICKETING_KAFKA_DEAD_LETTER_*. */}}
+{{- range $family, $topic := $root.Values.kafka.topics }}
+{{- $variable := printf "TICKETING_KAFKA_%s" ($family | snakecase | upper) }}
+- name: {{ $variable }}_PARTITIONS
+  value: {{ $topic.partitions | quote }}
+- name: {{ $variable }}_REPLICATION_FACTOR
+  value: {{ $topic.replicationFactor | quote }}
+{{- with $topic.minInsyncReplicas }}
+- name: {{ $variable }}_MIN_INSYNC_REPLICAS
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if eq .component "gateway" }}
 {{- /* Where the gateway finds each service: built from the components, so a renamed

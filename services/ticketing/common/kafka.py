@@ -1,11 +1,52 @@
 """Kafka clients configured the platform's way: acks=all and idempotence, topics created explicitly."""
 
-import contextlib
-from collections.abc import Iterable
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+from prometheus_client import Gauge
+
+from ticketing.common.settings import topic_variable
+from ticketing.common.topics import TopicFamily, TopicSpec
+
+log = logging.getLogger(__name__)
+
+TOPIC_SHORTFALL = Gauge(
+    "ticketing_kafka_topic_shortfall",
+    "1 for a topic that exists with fewer partitions or another replication factor than "
+    "configured (it is left as it is: the WARNING log says what differs).",
+    ["topic", "setting"],
+)
+
+
+class TopicSettingsError(RuntimeError):
+    """The topics cannot be created as configured; the message names the setting to change."""
+
+
+@dataclass(frozen=True)
+class TopicDifference:
+    """An existing topic that differs from its configuration, and is left as it is."""
+
+    topic: str
+    family: TopicFamily
+    # "partitions" or "replication_factor"
+    field: str
+    existing: int
+    configured: int
+
+    @property
+    def setting(self) -> str:
+        return topic_variable(self.family, self.field)
+
+    def __str__(self) -> str:
+        return (
+            f"topic {self.topic} exists with {self.field.replace('_', ' ')} {self.existing} "
+            f"but {self.setting} is {self.configured}: left as it is"
+        )
 
 
 def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
@@ -19,16 +60,75 @@ def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
     )
 
 
-async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = 3) -> None:
-    """Create the topics that do not exist yet; the broker does not auto-create them."""
+def _new_topic(name: str, spec: TopicSpec) -> NewTopic:
+    configs = {}
+    if spec.min_insync_replicas is not None:
+        configs["min.insync.replicas"] = str(spec.min_insync_replicas)
+    return NewTopic(name, spec.partitions, spec.replication_factor, topic_configs=configs)
+
+
+async def ensure_topics(bootstrap: str, specs: Mapping[str, TopicSpec]) -> list[TopicDifference]:
+    """Create the topics that do not exist yet (the broker does not auto-create them), each as
+    its spec says; report the existing ones that differ and leave them as they are.
+
+    Fewer partitions than configured is a warning, not a refusal: the service works, only fewer
+    of a group's consumers have a partition to read. Adding partitions moves keys to other
+    partitions and so breaks the per-key order of what is in flight: a person decides when, and
+    the service does not stop a sale meanwhile. A different replication factor likewise needs a
+    reassignment only an administrator runs.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
+        brokers = len((await admin.describe_cluster())["brokers"])
+        for spec in specs.values():
+            if spec.replication_factor > brokers:
+                raise TopicSettingsError(
+                    f"{topic_variable(spec.family, 'replication_factor')}="
+                    f"{spec.replication_factor} asks for more copies of each {spec.family} "
+                    f"topic than the {brokers} broker(s) of {bootstrap} can hold"
+                )
         existing = set(await admin.list_topics())
-        missing = [NewTopic(n, partitions, 1) for n in names if n not in existing]
+        missing = [_new_topic(name, spec) for name, spec in specs.items() if name not in existing]
         if missing:
-            # Another process may create them between our list and our create.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
+            response = await admin.create_topics(missing)
+            for topic, code, *_ in response.topic_errors:
+                # Another process may create it between our list and our create.
+                if code and for_code(code) is not TopicAlreadyExistsError:
+                    raise TopicSettingsError(
+                        f"creating topic {topic} failed: {for_code(code).__name__}"
+                    )
+        present = [name for name in specs if name in existing]
+        differences = _compare(await admin.describe_topics(present), specs) if present else []
     finally:
         await admin.close()
+    for difference in differences:
+        log.warning("%s", difference)
+        TOPIC_SHORTFALL.labels(difference.topic, difference.setting).set(1)
+    return differences
+
+
+def _compare(
+    described: list[dict[str, Any]], specs: Mapping[str, TopicSpec]
+) -> list[TopicDifference]:
+    differences = []
+    for topic in described:
+        name, partitions = topic["topic"], topic["partitions"]
+        # Created a moment ago by another process, its metadata not yet everywhere: it was
+        # created from the same settings, so there is nothing to tell.
+        if topic["error_code"] or not partitions:
+            continue
+        spec = specs[name]
+        replicas = len(partitions[0]["replicas"])
+        # More partitions than configured do no harm: only fewer, or other copies, are told.
+        if len(partitions) < spec.partitions:
+            differences.append(
+                TopicDifference(name, spec.family, "partitions", len(partitions), spec.partitions)
+            )
+        if replicas != spec.replication_factor:
+            differences.append(
+                TopicDifference(
+                    name, spec.family, "replication_factor", replicas, spec.replication_factor
+                )
+            )
+    return differences

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ticketing.common.keys import private_keys
+from ticketing.common.topics import TopicFamily, TopicSpec
 
 # Usable only on a developer's machine (local runs, ./dev demo, the tests), where they sign when
 # no key is set: production refuses to start with any of them.
@@ -29,6 +30,12 @@ TokenKindName = Literal["login", "admission"]
 
 class InsecureSettings(ValueError):
     """A production deployment was configured with a local-only secret, or without keys."""
+
+
+def topic_variable(family: TopicFamily, field: str) -> str:
+    """The environment variable that sets `field` (partitions, replication_factor,
+    min_insync_replicas) of the topics of `family`."""
+    return f"TICKETING_KAFKA_{family.upper()}_{field.upper()}"
 
 
 def token_digest(token: str) -> str:
@@ -64,6 +71,23 @@ class CommonSettings(BaseSettings):
     # Namespaces that let several sales, test runs or tenants share one Redis and one broker.
     redis_key_prefix: str = "tk"
     kafka_topic_prefix: str = ""
+
+    # How a missing topic is created, per family (ticketing.common.topics.TopicFamily); an
+    # existing topic is never changed, only reported when it differs. Replication factor 1
+    # suits the one local broker alone: a managed Kafka wants 3 and min.insync.replicas 2, so
+    # acks=all survives one broker down. The main topics' partitions bound how many consumers
+    # of one group have work: at least the largest maxReplicas the chart lets the reservation
+    # and payment autoscalers reach (8, charts/ticketing/values.yaml).
+    kafka_main_partitions: int = Field(default=8, ge=1)
+    kafka_main_replication_factor: int = Field(default=1, ge=1)
+    kafka_main_min_insync_replicas: int | None = Field(default=None, ge=1)
+    # Read by the one retry consumer: a few partitions are plenty.
+    kafka_retry_partitions: int = Field(default=3, ge=1)
+    kafka_retry_replication_factor: int = Field(default=1, ge=1)
+    kafka_retry_min_insync_replicas: int | None = Field(default=None, ge=1)
+    kafka_dead_letter_partitions: int = Field(default=3, ge=1)
+    kafka_dead_letter_replication_factor: int = Field(default=1, ge=1)
+    kafka_dead_letter_min_insync_replicas: int | None = Field(default=None, ge=1)
 
     # Ed25519 private keys, 64 hex characters each, comma-separated: the first signs, every one
     # is published in the signer's JWKS, so a second key rotates in (or out) without voiding a
@@ -110,6 +134,19 @@ class CommonSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _insync_replicas_within_replication(self) -> Self:
+        for family in TopicFamily:
+            spec = self.topic_spec(family)
+            if (spec.min_insync_replicas or 0) > spec.replication_factor:
+                raise ValueError(
+                    f"{topic_variable(family, 'min_insync_replicas')}="
+                    f"{spec.min_insync_replicas} exceeds "
+                    f"{topic_variable(family, 'replication_factor')}="
+                    f"{spec.replication_factor}: no write could ever be acknowledged"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_local_secrets_in_production(self) -> Self:
         if self.environment != "production":
             return self
@@ -130,6 +167,19 @@ class CommonSettings(BaseSettings):
         if token_digest(LOCAL_OPERATOR_TOKEN) in self.operator_token_sha256:
             raise InsecureSettings("TICKETING_OPERATOR_TOKEN_SHA256 holds the local-only token")
         return self
+
+    def topic_spec(self, family: TopicFamily) -> TopicSpec:
+        """How a missing topic of `family` is created."""
+        return TopicSpec(
+            family=family,
+            partitions=getattr(self, f"kafka_{family}_partitions"),
+            replication_factor=getattr(self, f"kafka_{family}_replication_factor"),
+            min_insync_replicas=getattr(self, f"kafka_{family}_min_insync_replicas"),
+        )
+
+    def topic_specs(self, families: Mapping[str, TopicFamily]) -> dict[str, TopicSpec]:
+        """Each broker-side topic name -> how it is created, from its family."""
+        return {name: self.topic_spec(family) for name, family in families.items()}
 
     def signing_keys(self, kind: TokenKindName) -> tuple[Ed25519PrivateKey, ...]:
         """The keys this process signs `kind` tokens with (the first signs); none in production

@@ -1,12 +1,35 @@
 """Kafka topic names, declared once. A prefix isolates one deployment's or one test's topics."""
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 RESERVATION_REQUESTED = "reservation.requested"
 RESERVATION_PAID = "reservation.paid"
 RESERVATION_PAYMENT_FAILED = "reservation.payment_failed"
 # A payment arrived for a reservation that can no longer be sold (expired, cancelled, failed).
 RESERVATION_REFUND_REQUESTED = "reservation.refund_requested"
+
+
+class TopicFamily(StrEnum):
+    """Topics created alike: each family has its own partitions and replication settings."""
+
+    # The topics the services produce and consume (reservation.*).
+    MAIN = "main"
+    # The retry ladder's steps, read by the retry consumer.
+    RETRY = "retry"
+    # Dead letters and their parking topics, read by people and the replay tool.
+    DEAD_LETTER = "dead_letter"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """How a topic of `family` is created when it does not exist yet."""
+
+    family: TopicFamily
+    partitions: int
+    replication_factor: int
+    # min.insync.replicas of the topic; None leaves the broker's default.
+    min_insync_replicas: int | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from ticketing.common.topics import (
     RESERVATION_PAYMENT_FAILED,
     RESERVATION_REFUND_REQUESTED,
     RESERVATION_REQUESTED,
+    TopicFamily,
     Topics,
 )
 
@@ -71,13 +72,20 @@ POLICIES: Mapping[str, RetryPolicy] = {
 }
 
 
-def ladder_topics(topics: Topics, policies: Mapping[str, RetryPolicy] = POLICIES) -> list[str]:
-    """Every broker-side topic the ladder writes to: retry steps, dead letters and parking."""
-    names: list[str] = []
+def ladder_topics(
+    topics: Topics, policies: Mapping[str, RetryPolicy] = POLICIES
+) -> dict[str, TopicFamily]:
+    """Every broker-side topic the ladder writes to, with its family: retry steps, dead letters
+    and parking."""
+    families: dict[str, TopicFamily] = {}
     for topic, policy in policies.items():
-        names += [topics.retry(topic, n) for n in range(1, policy.attempts)]
-        names += [topics.dead_letter(topic), topics.parking(topic)]
-    return names
+        families |= dict.fromkeys(
+            (topics.retry(topic, n) for n in range(1, policy.attempts)), TopicFamily.RETRY
+        )
+        families |= dict.fromkeys(
+            (topics.dead_letter(topic), topics.parking(topic)), TopicFamily.DEAD_LETTER
+        )
+    return families
 
 
 def retry_topics(topics: Topics, policies: Mapping[str, RetryPolicy] = POLICIES) -> list[str]:
