@@ -14,12 +14,11 @@ chosen). Run: `python -m loadtest.bench_dedup` (starts its own Redis) or with `-
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -28,10 +27,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from ticketing.common.dedup import ProcessedIds
 from ticketing.common.redis_keys import processed_key
-from ticketing_dev.ports import free_port
-from ticketing_dev.servers import RedisServer
 
-from loadtest.bench_common import BenchmarkFailed, load_average
+from loadtest.bench_common import BenchmarkFailed, load_average, redis_server, run_dir
+from loadtest.report.machine import describe_code
 
 PREFIX = "bench"
 GROUP = "reservation"
@@ -201,23 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=10, help="dedup window, seconds")
     parser.add_argument("--json", type=Path, help="also write the raw record to this file")
     args = parser.parse_args(argv)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    server = None
-    if args.redis_url is None:
-        server = RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-")), free_port())
-        server.start()
-        server.wait_ready()
-    try:
-        url = args.redis_url or (server.url if server else "")
+    with contextlib.ExitStack() as stack:
+        url = args.redis_url
+        if url is None:
+            url = stack.enter_context(
+                redis_server(stack.enter_context(run_dir("bench-dedup-")))
+            ).url
         figures = asyncio.run(bench(url, args.ids, args.rate, args.window))
-    finally:
-        if server is not None:
-            server.process.stop()
     record = {
         "benchmark": "bench_dedup",
-        "commit": commit,
+        "code": describe_code(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},
         "ids": args.ids,
