@@ -32,7 +32,8 @@ class OperatorThread:
         self._priority = priority
         self._stop = threading.Event()
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="kopf-operator", daemon=True)
+        self.thread_name = f"kopf-operator-{priority}" if priority is not None else "kopf-operator"
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self.error: BaseException | None = None
 
     def _run(self) -> None:
