@@ -116,14 +116,20 @@ class ReservationService:
         return reservation
 
     async def get(self, user_id: str, reservation_id: str) -> Reservation:
+        # A Core SELECT, not `session.get`: buyers poll this while they wait for the payment,
+        # and a session's identity map and row states cost more CPU than the query.
         try:
-            async with AsyncSession(self._engine) as session:
-                reservation = await session.get(Reservation, reservation_id)
+            async with self._engine.connect() as conn:
+                row = (
+                    await conn.execute(
+                        select(Reservation).where(col(Reservation.id) == reservation_id)
+                    )
+                ).first()
         except SQLAlchemyError as exc:
             raise TemporaryError("reservations are unavailable, try again") from exc
-        if reservation is None or reservation.user_id != user_id:
+        if row is None or row.user_id != user_id:
             raise ReservationNotFound("reservation not found")
-        return reservation
+        return Reservation.model_validate(row._mapping)
 
     async def cancel(self, user_id: str, reservation_id: str) -> Reservation:
         await self.get(user_id, reservation_id)
