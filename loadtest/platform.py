@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing import __main__ as registry
 from ticketing.common.db import server_url
 from ticketing.common.tokens import JWKS_PATH
+from ticketing.gateway.routes import COMPONENTS
 from ticketing_dev.ports import free_port
 from ticketing_dev.process import ManagedProcess, ServerNotReady, http_ready
 from ticketing_dev.stack import LocalStack, StackPorts
@@ -67,12 +68,15 @@ class Platform:
     def database_url(self) -> str:
         return f"{self.servers.mariadb.url}/lt_{self.run_id}"
 
+    def url(self, name: str) -> str:
+        """Where the run's service `name` answers, once the services are started."""
+        return f"http://127.0.0.1:{self.ports.get(name, 0)}"
+
     @property
     def urls(self) -> ServiceUrls:
-        def url(name: str) -> str:
-            return f"http://127.0.0.1:{self.ports.get(name, 0)}"
-
-        return ServiceUrls(url("user"), url("queue"), url("event"), url("seat"), url("reservation"))
+        return ServiceUrls(
+            *(self.url(name) for name in ("user", "queue", "event", "seat", "reservation"))
+        )
 
     def service_env(self, scenario: Scenario) -> dict[str, str]:
         return {
@@ -137,6 +141,8 @@ class Platform:
         for name in registry.APPS:
             self.ports[name] = free_port()
         env["TICKETING_EVENT_SERVICE_URL"] = self.urls.event
+        # The gateway, the one origin a browser (or Locust) is given, routes to this run's services.
+        env.update({f"TICKETING_GATEWAY_{name.upper()}_URL": self.url(name) for name in COMPONENTS})
         # As the chart deploys them: each signer signs with its key (the local-only ones from
         # the settings here) and every other process verifies with what the signer publishes.
         published = {

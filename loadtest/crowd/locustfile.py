@@ -1,11 +1,15 @@
 """Locust buyers for one scenario: `LOADTEST_SCENARIO=smoke locust -f loadtest/crowd/locustfile.py --headless`.
 
 Service URLs come from LOADTEST_USER_URL, LOADTEST_QUEUE_URL, LOADTEST_EVENT_URL,
-LOADTEST_SEAT_URL and LOADTEST_RESERVATION_URL (loopback only), default `--host`. Each
-Locust user is one person who arrives on the scenario's ramp, makes one visit, then idles.
-They wait by polling: the WebSocket crowd is loadtest/crowd/waiters.py. The run exits 1 when
-it breaks the scenario's error-rate or latency thresholds. Locust is imported only here, in
-its own process, so gevent's monkeypatching never reaches the test suite.
+LOADTEST_SEAT_URL and LOADTEST_RESERVATION_URL (loopback only), default `--host` (the
+gateway serves them all). Each Locust user is one person who arrives on the scenario's ramp,
+makes one visit (join, wait, hold, watch payment settle the reservation), then idles; the run
+ends when every visit is over, or after the ramp and the scenario's time limit. They wait by
+polling: the WebSocket crowd is loadtest/crowd/waiters.py. At the end it prints the visits'
+outcomes and, with LOADTEST_RESERVATIONS_FILE, writes the reservations the buyers were given
+there (JSON, for loadtest.integrity's audit). The run exits 1 when it breaks the scenario's
+error-rate or latency thresholds. Locust is imported only here, in its own process, so
+gevent's monkeypatching never reaches the test suite.
 """
 
 import bisect
@@ -38,6 +42,7 @@ from loadtest.crowd.client import (
     reservation_status,
 )
 from loadtest.crowd.identity import PASSWORD, Person, minted_token
+from loadtest.crowd.recorder import SEEN_RESERVATIONS, Recorder, SeenReservation
 from loadtest.scenarios import STEPS, scenario
 
 SCENARIO = scenario(os.environ.get("LOADTEST_SCENARIO", "smoke"))
@@ -49,7 +54,10 @@ RUN_ID = uuid.uuid4().hex[:6]
 ARRIVALS = SCENARIO.arrival.offsets()
 PEAK_RATE = max(SCENARIO.arrival.start_rate, *(target for _, target in SCENARIO.arrival.stages))
 SETTINGS = CommonSettings()
+RESERVATIONS_FILE = os.environ.get("LOADTEST_RESERVATIONS_FILE")
 _people = iter(range(len(ARRIVALS)))
+# The visits' outcomes and the reservations the buyers were given, in this Locust process.
+RECORDER = Recorder()
 
 
 def _urls(host: str) -> ServiceUrls:
@@ -67,7 +75,7 @@ class Arrivals(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         now = self.get_run_time()  # type: ignore[no-untyped-call]  # locust is untyped
-        if now > SECONDS:
+        if now > SECONDS or RECORDER.outcomes.total() >= len(ARRIVALS):
             return None
         return bisect.bisect_right(ARRIVALS, now), max(PEAK_RATE, 1.0)
 
@@ -81,7 +89,11 @@ class Buyer(HttpUser):
         self.rng = random.Random(self.person.index)
         self.visited = False
 
-    def _call(self, call: Call, ok: tuple[int, ...] = (200, 201)) -> Any:
+    def _call(
+        self, call: Call, ok: tuple[int, ...] = (200, 201), refusals: tuple[int, ...] = (409, 410)
+    ) -> Any:
+        """The answer's body when its status is `ok`, else None. `refusals` are answers the sale
+        gives by design (a seat just taken, a place in line given up): not counted as errors."""
         with self.client.request(
             call.method,
             call.url,
@@ -90,7 +102,7 @@ class Buyer(HttpUser):
             name=call.step,
             catch_response=True,
         ) as reply:
-            if reply.status_code in ok or reply.status_code in (409, 410):
+            if reply.status_code in ok or reply.status_code in refusals:
                 reply.success()
             else:
                 reply.failure(f"HTTP {reply.status_code}")
@@ -116,38 +128,50 @@ class Buyer(HttpUser):
 
     @task
     def visit(self) -> None:
-        if self.visited:
-            return
-        self.visited = True
+        if not self.visited:
+            self.visited = True
+            RECORDER.outcome(self._visit())
+
+    def _visit(self) -> str:
+        """The person's one visit; returns how it ended."""
         deadline = time.monotonic() + SCENARIO.time_limit_seconds
         token = self._sign_in()
         joined = self._call(self.api.join(token)) if token else None
         if token is None or joined is None:
-            return
+            return "refused at join"
         started, place = time.monotonic(), place_from(joined)
         while place.state == QueueState.WAITING and time.monotonic() < deadline:
             time.sleep(1)
-            place = place_from(self._call(self.api.place(token)) or {"type": "position"})
+            polled = self._call(self.api.place(token), refusals=(404,))
+            if polled is None:
+                return "refused at poll"
+            place = place_from(polled)
+        if place.state == QueueState.WAITING:
+            return "gave_up_waiting"
         if place.state != QueueState.ADMITTED or place.admission_token is None:
-            return
+            return place.state.value
         self._step("admit", started)
         if pick_plan(SCENARIO.behaviour, self.rng.random()) == Plan.ABANDON:
-            return
+            return "abandoned"
         seats_body = self._call(self.api.free_seats(token))
         free = free_seat_ids(seats_body) if seats_body else []
         if not free:
-            return
+            return "sold_out"
         seats = self.rng.sample(free, min(SCENARIO.seats_per_buyer, len(free)))
         held_body = self._call(self.api.hold(token, place.admission_token, seats))
         if held_body is None:
-            return
+            return "refused at hold"
         held, started = reservation_id(held_body), time.monotonic()
+        RECORDER.reservations[held] = seen = SeenReservation(seats)
         while time.monotonic() < deadline:
             body = self._call(self.api.reservation(token, held))
-            if body is not None and reservation_status(body) in TERMINAL_STATUSES:
+            if body is not None:
+                seen.status = reservation_status(body)
+            if seen.status in TERMINAL_STATUSES:
                 self._step("confirm", started)
-                return
+                return seen.status.lower()
             time.sleep(1)  # as the web page reads its reservation
+        return "unconfirmed"
 
 
 def broken_thresholds(environment: Environment) -> list[str]:
@@ -167,6 +191,13 @@ def broken_thresholds(environment: Environment) -> list[str]:
             if value > ceiling:
                 broken.append(f"{step} p{share * 100:g} {value:.0f} ms above {ceiling:g} ms")
     return broken
+
+
+@events.quitting.add_listener  # type: ignore[untyped-decorator]  # locust is untyped
+def _account(**_: object) -> None:
+    print(f"visits: {dict(RECORDER.outcomes.most_common())}", file=sys.stderr)
+    if RESERVATIONS_FILE:
+        Path(RESERVATIONS_FILE).write_bytes(SEEN_RESERVATIONS.dump_json(RECORDER.reservations))
 
 
 @events.quitting.add_listener  # type: ignore[untyped-decorator]  # locust is untyped

@@ -4,6 +4,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from pydantic import TypeAdapter
+
 from loadtest.crowd.client import Place
 from loadtest.report.record import QueueSample
 
@@ -14,6 +16,10 @@ class SeenReservation:
 
     seat_ids: list[str]
     status: str = "PENDING"
+
+
+# The reservations a crowd was given, by id, as JSON: how Locust hands them to the audit.
+SEEN_RESERVATIONS = TypeAdapter(dict[str, SeenReservation])
 
 
 @dataclass

@@ -26,7 +26,7 @@ from loadtest.crowd.recorder import Recorder
 from loadtest.integrity import check_integrity, wait_settled
 from loadtest.report.machine import describe_machine
 from loadtest.report.record import Integrity, RunRecord
-from loadtest.run import SETTLE_GRACE_SECONDS, venue_shape
+from loadtest.sale import SETTLE_GRACE_SECONDS, venue_shape
 from loadtest.scenarios import scenario as named_scenario
 from tests.cluster.conftest import Kind
 
