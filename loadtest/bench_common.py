@@ -1,5 +1,6 @@
 """Shared parts of the performance benchmarks (`python -m loadtest.bench_*`): real servers on free
-ports, the median of several runs, `redis-benchmark` as the ceiling, and the printed table.
+ports, the median of several runs, `redis-benchmark` as the ceiling, the CPU the servers used,
+and the printed table.
 
 Every figure is printed with the load average at the time it was taken, because the machines
 these run on are often shared and a figure means little without it.
@@ -7,6 +8,7 @@ these run on are often shared and a figure means little without it.
 
 import contextlib
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -22,6 +24,26 @@ from ticketing_dev.stack import LocalStack, StackPorts
 
 class BenchmarkFailed(RuntimeError):
     """A benchmark could not produce its figure (a tool is missing or gave no result)."""
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time the processes have used (/proc/<pid>/stat, fields 14 and 15)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def raise_file_limit(wanted: int) -> int:
+    """Raise this process's open-file limit (children inherit it); the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(hard, wanted)))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def load_average() -> float:

@@ -43,6 +43,7 @@ from ticketing_dev.stack import LocalStack
 
 from loadtest.bench_common import (
     Sample,
+    cpu_seconds,
     load_average,
     local_stack,
     markdown_table,
@@ -106,12 +107,6 @@ class ConfirmRun:
 class Services:
     url: str  # the reservation service's
     pids: dict[str, int]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (/proc/<pid>/stat, fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def paced(
@@ -284,7 +279,7 @@ async def one_run(
         event_id = await open_sale(redis, 4 * total)
         headers = buyers(settings, event_id, total)
         created: list[int] = []
-        cpu_before = {name: cpu_seconds(pid) for name, pid in processes.pids.items()}
+        cpu_before = {name: cpu_seconds([pid]) for name, pid in processes.pids.items()}
         # aiohttp, not httpx: httpx's pool scans every waiting request on each release, so at
         # 500/s with requests queued the client took a core of the two and starved the services.
         async with aiohttp.ClientSession(
@@ -311,7 +306,7 @@ async def one_run(
         pending = await settled(engine, event_id)
         confirm = await confirmations(engine, event_id)
         cpu_ms = {
-            name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / max(confirm.total.count, 1)
+            name: (cpu_seconds([pid]) - cpu_before[name]) * 1000 / max(confirm.total.count, 1)
             for name, pid in processes.pids.items()
         }
         load = load_average()

@@ -4,43 +4,53 @@ socket keeps getting its position at least every 2 s, and measure the process's 
 
     python -m loadtest.bench_sockets [--steps 1000 5000 10000 20000 50000] [--window 6]
 
-The client is the lean one of `bench_join` (handshake, frame reader, pong), but its handshake offers
-permessage-deflate as every browser's does (`--no-deflate-offer` to leave it out): whether the
-server accepts decides whether each socket carries a zlib context. Connections come from several
-loopback source addresses (127.0.0.2-9), each with its own ephemeral ports, and the open-file
-limit is raised for this process and the service it starts. The last lines extrapolate the largest
-step's memory and CPU per socket to 50,000 sockets (not measured: see the open-file limit).
+The client is the `websockets` library's (one connection and one reading task a socket, opened
+by `queue_target`); its handshake offers permessage-deflate as every browser's does
+(`--no-deflate-offer` to leave it out): whether the server accepts decides whether each socket
+carries a zlib context. Connections come from several loopback source addresses (127.0.0.2-9),
+each with its own ephemeral ports, and the open-file limit is raised for this process and the
+service it starts. The last lines extrapolate the largest step's memory and CPU per socket to
+50,000 sockets (not measured: see the open-file limit).
+
+The client reads a status message for some 32 µs of CPU against some 45 µs the service spends
+sending it (6,000 sockets on a loaded 2-core machine; a hand-written minimal client spent 16-20
+µs): at 19,000 sockets and a 1 s push interval, some 0.6 of a core, so this process keeps up with
+the service's. Each step prints both CPUs: were the client's to near a whole core, the gaps would
+measure the client too.
 """
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvloop
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from loadtest.bench_common import load_average, markdown_table, redis_server, run_dir
-from loadtest.bench_join import (
-    OPEN_TIMEOUT_SECONDS,
-    SOURCE_ADDRESSES,
-    WebSocketClient,
-    WebSocketRefused,
+from loadtest.bench_common import (
     cpu_seconds,
+    load_average,
+    markdown_table,
+    raise_file_limit,
+    redis_server,
+    run_dir,
+)
+from loadtest.queue_target import (
+    SOURCE_ADDRESSES,
     mint_tokens,
     open_sale,
+    open_waiting_socket,
     queue_services,
-    raise_file_limit,
     service_env,
-    ws_path,
 )
 
 REFRESH_TARGET_SECONDS = 2.0
 EXTRAPOLATE_TO = 50_000
 KIB = 1024
-# What Chrome and Firefox send in every WebSocket handshake.
-BROWSER_DEFLATE_OFFER = b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
 
 
 def rss_bytes(pid: int) -> int:
@@ -50,26 +60,30 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def handshake(port: int, path: str, offer_deflate: bool) -> bytes:
-    request = WebSocketClient.request_for(port, path)
-    # The request ends with an empty line; the offer goes just before it.
-    return request[:-2] + BROWSER_DEFLATE_OFFER + b"\r\n" if offer_deflate else request
+class WatchedSocket:
+    """One open waiting socket: counts its status messages and the longest gap between two."""
 
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
+        self.messages = 1  # the first, which arrived as the socket opened
+        self.last_at = time.monotonic()
+        self.max_gap = 0.0
+        self.watching = asyncio.create_task(self._watch())
 
-async def open_waiting_socket(port: int, request: bytes, source: str) -> WebSocketClient:
-    """A joined waiting socket, once its first status message has arrived."""
-    loop = asyncio.get_running_loop()
-    _, client = await loop.create_connection(
-        lambda: WebSocketClient(request), "127.0.0.1", port, local_addr=(source, 0)
-    )
-    try:
-        async with asyncio.timeout(OPEN_TIMEOUT_SECONDS):
-            await client.upgraded
-            await client.first_message
-    except BaseException:
-        client.close()
-        raise
-    return client
+    async def _watch(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in self.connection:
+                now = time.monotonic()
+                self.max_gap = max(self.max_gap, now - self.last_at)
+                self.messages += 1
+                self.last_at = now
+
+    @property
+    def closed(self) -> bool:
+        return self.watching.done()
+
+    def reset_gap(self) -> None:
+        self.max_gap = 0.0
 
 
 @dataclass(frozen=True)
@@ -104,24 +118,25 @@ class Crowd:
         self.tokens = tokens
         self.offer_deflate = offer_deflate
         self.gate = asyncio.Semaphore(opening)
-        self.clients: list[WebSocketClient] = []
+        self.sockets: list[WatchedSocket] = []
         self.failures: dict[str, int] = {}
 
     async def _open_one(self, index: int) -> None:
         async with self.gate:
             _, token = self.tokens[index]
             source = SOURCE_ADDRESSES[index % len(SOURCE_ADDRESSES)]
-            request = handshake(self.port, ws_path(self.event_id, token), self.offer_deflate)
             try:
-                client = await open_waiting_socket(self.port, request, source)
-            except (OSError, WebSocketRefused, TimeoutError) as exc:
+                connection, _ = await open_waiting_socket(
+                    self.port, self.event_id, token, source, offer_deflate=self.offer_deflate
+                )
+            except (OSError, WebSocketException) as exc:
                 reason = f"{type(exc).__name__}: {exc}"[:80]
                 self.failures[reason] = self.failures.get(reason, 0) + 1
                 return
-            self.clients.append(client)
+            self.sockets.append(WatchedSocket(connection))
 
     async def grow_to(self, total: int) -> None:
-        start = len(self.clients) + sum(self.failures.values())
+        start = len(self.sockets) + sum(self.failures.values())
         await asyncio.gather(*(self._open_one(n) for n in range(start, total)))
 
     def gaps(self) -> list[float]:
@@ -129,14 +144,11 @@ class Crowd:
         wait since its last message; a closed socket counts as never refreshed."""
         now = time.monotonic()
         return [
-            max(c.max_gap, now - c.last_at) if not c.closed.done() else float("inf")
-            for c in self.clients
+            max(s.max_gap, now - s.last_at) if not s.closed else float("inf") for s in self.sockets
         ]
 
-    def close_all(self) -> None:
-        for client in self.clients:
-            if client.transport is not None:
-                client.transport.abort()
+    async def close_all(self) -> None:
+        await asyncio.gather(*(s.connection.close() for s in self.sockets))
 
 
 async def measure(
@@ -157,25 +169,25 @@ async def measure(
                 async with asyncio.timeout(max(1.0, deadline - started)):
                     await crowd.grow_to(total)
             except TimeoutError:
-                print(f"stopped opening at {len(crowd.clients):,}: out of time", flush=True)
+                print(f"stopped opening at {len(crowd.sockets):,}: out of time", flush=True)
                 break
             open_seconds = time.monotonic() - started
-            for client in crowd.clients:
-                client.reset_gap()
-            messages_before = sum(c.messages for c in crowd.clients)
+            for socket in crowd.sockets:
+                socket.reset_gap()
+            messages_before = sum(s.messages for s in crowd.sockets)
             server_before, client_before = cpu_seconds([pid]), time.process_time()
             await asyncio.sleep(args.window)
             gaps = crowd.gaps()
-            messages = sum(c.messages for c in crowd.clients) - messages_before
+            messages = sum(s.messages for s in crowd.sockets) - messages_before
             server_cpu = cpu_seconds([pid]) - server_before
             step = Step(
-                sockets=len(crowd.clients),
+                sockets=len(crowd.sockets),
                 open_seconds=open_seconds,
                 failures=dict(crowd.failures),
                 refreshed=sum(gap <= REFRESH_TARGET_SECONDS for gap in gaps),
                 worst_gap=max(gaps),
                 median_gap=statistics.median(gaps),
-                messages_per_socket_second=messages / max(1, len(crowd.clients)) / args.window,
+                messages_per_socket_second=messages / max(1, len(crowd.sockets)) / args.window,
                 server_cpu_per_message=server_cpu / max(1, messages),
                 rss=rss_bytes(pid),
                 server_cpu=server_cpu / args.window,
@@ -188,7 +200,7 @@ async def measure(
                 print("stopped: more than 1 % of the sockets failed to open", flush=True)
                 break
     finally:
-        crowd.close_all()
+        await crowd.close_all()
     return baseline, steps
 
 
