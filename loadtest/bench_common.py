@@ -1,25 +1,30 @@
 """Shared parts of the performance benchmarks (`python -m loadtest.bench_*`): real servers on free
 ports, the median of several runs, `redis-benchmark` as the ceiling, the CPU the servers used,
-and the printed table.
+the printed table and the raw record.
 
 Every figure is printed with the load average at the time it was taken, because the machines
 these run on are often shared and a figure means little without it.
 """
 
 import contextlib
+import json
 import os
 import resource
 import shutil
 import statistics
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ticketing_dev.ports import free_port
 from ticketing_dev.servers import RedisServer
 from ticketing_dev.stack import LocalStack, StackPorts
+
+from loadtest.report.machine import describe_code
 
 
 class BenchmarkFailed(RuntimeError):
@@ -130,3 +135,16 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
         *("| " + " | ".join(row) + " |" for row in rows),
     ]
     return "\n".join(lines)
+
+
+def write_record(path: Path, benchmark: str, figures: Mapping[str, Any]) -> None:
+    """A benchmark's raw record (JSON): its figures under the code and machine that made them."""
+    record = {
+        "benchmark": benchmark,
+        "code": describe_code(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},
+        **figures,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")

@@ -28,8 +28,13 @@ import redis.asyncio as aioredis
 from ticketing.common.dedup import ProcessedIds
 from ticketing.common.redis_keys import processed_key
 
-from loadtest.bench_common import BenchmarkFailed, load_average, redis_server, run_dir
-from loadtest.report.machine import describe_code
+from loadtest.bench_common import (
+    BenchmarkFailed,
+    load_average,
+    redis_server,
+    run_dir,
+    write_record,
+)
 
 PREFIX = "bench"
 GROUP = "reservation"
@@ -206,20 +211,15 @@ def main(argv: list[str] | None = None) -> int:
                 redis_server(stack.enter_context(run_dir("bench-dedup-")))
             ).url
         figures = asyncio.run(bench(url, args.ids, args.rate, args.window))
-    record = {
-        "benchmark": "bench_dedup",
-        "code": describe_code(),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},
-        "ids": args.ids,
-        "rate_per_second": args.rate,
-        "window_seconds": args.window,
-        "batch": BATCH,
-        **figures,
-    }
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=2) + "\n")
+        record = {
+            "ids": args.ids,
+            "rate_per_second": args.rate,
+            "window_seconds": args.window,
+            "batch": BATCH,
+            **figures,
+        }
+        write_record(args.json, "bench_dedup", record)
     print("bytes per id:", json.dumps(figures["bytes_per_id"]))
     for name, scheme in figures["schemes"].items():
         print(name, json.dumps(scheme["summary"]), f"load {scheme['load_average']:.1f}")

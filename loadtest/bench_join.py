@@ -1,9 +1,15 @@
 """Queue-join throughput: authenticated joins (HTTP `POST /sales/{sale}/queue` and WebSocket
 joins) against real `python -m ticketing queue` processes on a real Redis, from client processes
-of their own, next to `redis-benchmark` running the join's sorted-set command in the same run.
+of their own; in the same run, a bare FastAPI endpoint on the same server stack
+(`loadtest.bare_endpoint`) and `redis-benchmark` running the join's sorted-set command.
 
     python -m loadtest.bench_join [--runs 3] [--seconds 30] [--servers 2] [--processes 2]
+        [--modes http ws bare] [--json loadtest/results/bench/join.json]
     python -m loadtest.bench_join --profile [--users 10000]   # the app's own CPU a join, profiled
+
+Each mode reports requests a second, the services' CPU a request, p50 and p99, and the join's
+CPU and p99 as multiples of the bare endpoint's; `--json` writes every run's figures with the
+commit (`bench_common.write_record`).
 
 Every join is by a distinct user (plus a share of repeated joins, as from a second tab); after
 each run the line must hold exactly one place per user. The services and their users are set up
@@ -22,8 +28,8 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -32,7 +38,6 @@ from ticketing.queue.settings import QueueSettings
 from ticketing.queue.store import SaleQueue
 
 from loadtest.bench_common import (
-    BenchmarkFailed,
     Sample,
     cpu_seconds,
     load_average,
@@ -43,11 +48,29 @@ from loadtest.bench_common import (
     redis_server,
     run_dir,
     spread,
+    write_record,
 )
 from loadtest.bench_hold import RecordingRedis
 from loadtest.join_clients import Job, Outcome, client_processes
+from loadtest.join_figures import (
+    CPU_GOAL,
+    MODES,
+    P99_GOAL,
+    JoinRun,
+    ModeSummary,
+    describe,
+    row,
+)
 from loadtest.join_profile import profile
-from loadtest.queue_target import PREFIX, make_sale, open_sale, queue_services, service_env
+from loadtest.queue_target import (
+    PREFIX,
+    bare_services,
+    make_sale,
+    open_sale,
+    queue_services,
+    service_env,
+)
+from loadtest.report.analysis import percentile
 
 TARGET_JOINS = 10_000
 CEILING_REQUESTS = 100_000
@@ -55,19 +78,6 @@ CEILING_KEYSPACE = 100_000_000
 
 
 # --- one run --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JoinRun:
-    rate: Sample
-    slowest_second: int
-    users: int
-    places: int
-    tickets: int
-    errors: Counter[str]
-    client_cpu: float  # share of one core, all client processes together
-    server_cpu: float  # share of one core, all service processes together
-    ran_out: bool
 
 
 async def line_counts(redis_url: str, event_id: str) -> tuple[int, int]:
@@ -92,7 +102,7 @@ def one_run(
     event_id = asyncio.run(open_sale(redis_url))
     pids = [pid for _, pid in servers]
     job = Job(
-        mode,
+        "ws" if mode == "ws" else "http",
         event_id,
         tuple(port for port, _ in servers),
         args.connections,
@@ -107,12 +117,16 @@ def one_run(
     server_cpu = (cpu_seconds(pids) - server_before) / args.seconds
     per_second: Counter[int] = Counter()
     errors: Counter[str] = Counter()
+    latencies: list[float] = []
     for outcome in outcomes:
         per_second.update(outcome.per_second)
         errors.update(outcome.errors)
+        latencies += outcome.latencies_ms
     joins = sum(o.joins for o in outcomes)
     full_seconds = [per_second[s] for s in range(int(args.seconds))]
-    places, tickets = asyncio.run(line_counts(redis_url, event_id))
+    places, tickets = (
+        (None, None) if mode == "bare" else asyncio.run(line_counts(redis_url, event_id))
+    )
     return JoinRun(
         rate=Sample(joins / args.seconds, load_average()),
         slowest_second=min(full_seconds),
@@ -122,6 +136,8 @@ def one_run(
         errors=errors,
         client_cpu=sum(o.cpu_seconds for o in outcomes) / args.seconds,
         server_cpu=server_cpu,
+        p50_ms=percentile(latencies, 0.50) or 0.0,
+        p99_ms=percentile(latencies, 0.99) or 0.0,
         ran_out=any(o.ran_out for o in outcomes),
     )
 
@@ -163,61 +179,14 @@ def ceilings(port: int, redis_url: str) -> tuple[Sample, Sample]:
 # --- main -----------------------------------------------------------------------------------
 
 
-def check_one_place_per_user(run: JoinRun) -> str:
-    if run.places == run.users and run.tickets == run.users:
-        return "one place per user"
-    # A request that timed out may still have joined: only then can the line hold more.
-    if run.errors and run.users <= run.places == run.tickets <= run.users + run.errors.total():
-        return f"one place per user ({run.places - run.users} joined by timed-out requests)"
-    raise BenchmarkFailed(
-        f"the line holds {run.places} places and {run.tickets} tickets for {run.users} users"
-    )
-
-
-def service_cpu_per_join(run: JoinRun) -> float:
-    """Microseconds of the services' CPU per join: less sensitive to a busy machine than joins/s."""
-    return run.server_cpu / max(1.0, run.rate.value) * 1e6
-
-
-def describe(mode: str, n: int, run: JoinRun, ceiling: Sample) -> str:
-    errors = ", ".join(f"{k} x{v}" for k, v in run.errors.items()) or "no errors"
-    return (
-        f"run {n} {mode}: {run.rate.value:,.0f} joins/s (slowest second {run.slowest_second:,}), "
-        f"{run.users:,} users, {run.places:,} places: {check_one_place_per_user(run)}; {errors}; "
-        f"CPU client {run.client_cpu:.0%} service {run.server_cpu:.0%} of a core "
-        f"({service_cpu_per_join(run):,.0f} µs a join); "
-        f"ceiling ZADD {ceiling.value:,.0f}/s; load {run.rate.load:.1f}"
-        + ("; fresh users ran out" if run.ran_out else "")
-    )
-
-
-def row(
-    mode: str, runs: list[JoinRun], zadd: Sample, script: Sample, args: argparse.Namespace
-) -> list[str]:
-    figure = median([r.rate for r in runs])
-    name = {"http": "HTTP POST", "ws": "WebSocket"}[mode]
-    return [
-        f"queue join, {name}, {args.servers} service process(es), {args.processes} client "
-        f"process(es) x {args.connections}",
-        f"{figure.value:,.0f} joins/s ({spread([r.rate for r in runs])}); slowest second "
-        f"{min(r.slowest_second for r in runs):,}",
-        f"{zadd.value:,.0f}/s (join script {script.value:,.0f}/s)",
-        f"{figure.value / zadd.value:.1%}",
-        f"{median([Sample(r.client_cpu, 0) for r in runs]).value:.0%} / "
-        f"{median([Sample(r.server_cpu, 0) for r in runs]).value:.0%}",
-        f"{median([Sample(service_cpu_per_join(r), 0) for r in runs]).value:,.0f} µs",
-        f"{figure.load:.1f}",
-    ]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtest.bench_join")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--servers", type=int, default=2, help="queue-service processes")
+    parser.add_argument("--servers", type=int, default=2, help="service processes of each kind")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--connections", type=int, default=64, help="concurrent callers each")
-    parser.add_argument("--modes", nargs="+", choices=["http", "ws"], default=["http", "ws"])
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     parser.add_argument(
         "--repeat-share", type=float, default=0.1, help="share of joins by a user already in line"
     )
@@ -227,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="users minted per client process (default: enough for the target rate)",
     )
+    parser.add_argument("--json", type=Path, help="also write the raw record to this file")
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -243,9 +213,11 @@ def main(argv: list[str] | None = None) -> None:
     with (
         run_dir("bench-join-") as directory,
         redis_server(directory) as redis,
-        queue_services(directory, service_env(redis.url), args.servers) as servers,
+        queue_services(directory, service_env(redis.url), args.servers) as queue,
+        bare_services(directory, args.servers if "bare" in args.modes else 0) as bare,
         client_processes(args.processes, tokens_each) as pipes,
     ):
+        servers = {"http": queue, "ws": queue, "bare": bare}
         runs: dict[str, list[JoinRun]] = {mode: [] for mode in args.modes}
         zadds, scripts = [], []
         for n in range(1, args.runs + 1):
@@ -253,31 +225,65 @@ def main(argv: list[str] | None = None) -> None:
             zadds.append(zadd)
             scripts.append(script)
             for mode in args.modes:
-                run = one_run(mode, redis.url, servers, pipes, args)
+                run = one_run(mode, redis.url, servers[mode], pipes, args)
                 runs[mode].append(run)
                 print(describe(mode, n, run, zadd), flush=True)
     zadd, script = median(zadds), median(scripts)
+    summaries = {mode: ModeSummary.of(runs[mode]) for mode in args.modes}
+    bare_summary = summaries.get("bare")
     print()
     print(
         f"median of {args.runs} runs of {args.seconds:g} s; ceiling: redis-benchmark -c 50 "
-        f"ZADD <waiting> NX <rand> u<rand> ({spread(zadds)}), and EVALSHA of the join script "
-        f"for random users ({spread(scripts)}); target {TARGET_JOINS:,} joins/s and >= 12 % "
-        "of the ZADD ceiling"
+        f"ZADD <waiting> NX <rand> u<rand> {zadd.value:,.0f}/s ({spread(zadds)}), and EVALSHA "
+        f"of the join script for random users {script.value:,.0f}/s ({spread(scripts)}); "
+        f"goals: >= 12 % of the ZADD ceiling, service CPU a join <= {CPU_GOAL}x and p99 <= "
+        f"{P99_GOAL}x the bare endpoint's"
     )
     print(
         markdown_table(
             [
                 "path",
-                "figure (min..max)",
-                "ceiling",
-                "ratio",
+                "requests/s (min..max)",
+                "of ZADD",
                 "CPU client / service",
-                "service CPU a join",
+                "service CPU a request",
+                "p50 / p99",
+                "CPU / p99 vs bare",
                 "load",
             ],
-            [row(mode, runs[mode], zadd, script, args) for mode in args.modes],
+            [
+                row(mode, runs[mode], summaries[mode], bare_summary, zadd, args)
+                for mode in args.modes
+            ],
         )
     )
+    if args.json:
+        write_record(
+            args.json,
+            "bench_join",
+            {
+                "settings": {
+                    key: getattr(args, key)
+                    for key in (
+                        "runs",
+                        "seconds",
+                        "servers",
+                        "processes",
+                        "connections",
+                        "repeat_share",
+                    )
+                },
+                "ceilings": {
+                    "zadd_per_second": [vars(s) for s in zadds],
+                    "join_script_per_second": [vars(s) for s in scripts],
+                },
+                "runs": {mode: [r.figures() for r in runs[mode]] for mode in args.modes},
+                "medians": {
+                    mode: vars(summaries[mode]) | {"rate": vars(summaries[mode].rate)}
+                    for mode in args.modes
+                },
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ class Outcome:
     users: int = 0  # distinct users who got a place
     errors: Counter[str] = field(default_factory=Counter)
     per_second: Counter[int] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)  # of each successful join
     cpu_seconds: float = 0.0
     ran_out: bool = False
 
@@ -61,7 +62,8 @@ async def drive(job: Job, tokens: list[tuple[str, str]]) -> Outcome:
             return None
         return user, True
 
-    def record(user: tuple[str, str], is_new: bool) -> None:
+    def record(user: tuple[str, str], is_new: bool, started: float) -> None:
+        outcome.latencies_ms.append((time.perf_counter() - started) * 1000)
         outcome.joins += 1
         outcome.per_second[int(time.time() - job.start_at)] += 1
         if is_new:
@@ -72,11 +74,12 @@ async def drive(job: Job, tokens: list[tuple[str, str]]) -> Outcome:
         while time.time() < end and (picked := next_user()) is not None:
             user, is_new = picked
             headers = {"Authorization": f"Bearer {user[1]}"}
+            started = time.perf_counter()
             try:
                 async with session.post(url, headers=headers) as reply:
                     await reply.read()
                     if reply.status == 200:
-                        record(user, is_new)
+                        record(user, is_new, started)
                     else:
                         outcome.errors[f"HTTP {reply.status}"] += 1
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -87,6 +90,7 @@ async def drive(job: Job, tokens: list[tuple[str, str]]) -> Outcome:
         source = SOURCE_ADDRESSES[index % len(SOURCE_ADDRESSES)]
         while time.time() < end and (picked := next_user()) is not None:
             user, is_new = picked
+            started = time.perf_counter()
             try:
                 socket, first = await open_waiting_socket(
                     port, job.event_id, user[1], source, offer_deflate=False
@@ -97,7 +101,7 @@ async def drive(job: Job, tokens: list[tuple[str, str]]) -> Outcome:
             await socket.close()
             status = json.loads(first).get("type")
             if status == "position":
-                record(user, is_new)
+                record(user, is_new, started)
             else:
                 outcome.errors[f"status {status}"] += 1
 

@@ -1,7 +1,8 @@
 """The queue service that `bench_join` and `bench_sockets` measure, and how their clients reach it:
-real `python -m ticketing queue` processes on a Redis of their own, a sale open on them, users
-signed in as the user service signs them, and a waiting WebSocket opened with the `websockets`
-client from one of several loopback source addresses.
+real `python -m ticketing queue` processes (and `bench_join`'s bare endpoint beside them) on a
+Redis of their own, a sale open on them, users signed in as the user service signs them, and a
+waiting WebSocket opened with the `websockets` client from one of several loopback source
+addresses.
 """
 
 import asyncio
@@ -44,21 +45,40 @@ def queue_services(
     directory: Path, env: dict[str, str], count: int
 ) -> Iterator[list[tuple[int, int]]]:
     """`count` queue-service processes (uvicorn, one event loop each): (port, pid) of each."""
+    with _http_processes(
+        "queue", [sys.executable, "-m", "ticketing", "queue"], directory, env, count, "/readyz"
+    ) as servers:
+        yield servers
+
+
+@contextmanager
+def bare_services(directory: Path, count: int) -> Iterator[list[tuple[int, int]]]:
+    """`count` processes of `loadtest.bare_endpoint`, served as the queue service is."""
+    with _http_processes(
+        "bare", [sys.executable, "-m", "loadtest.bare_endpoint"], directory, {}, count, "/healthz"
+    ) as servers:
+        yield servers
+
+
+@contextmanager
+def _http_processes(
+    name: str, argv: list[str], directory: Path, env: dict[str, str], count: int, probe: str
+) -> Iterator[list[tuple[int, int]]]:
     processes: list[ManagedProcess] = []
     ports: list[tuple[int, int]] = []
     try:
         for n in range(count):
             port = free_port()
             process = ManagedProcess(
-                f"queue-{n}",
-                [sys.executable, "-m", "ticketing", "queue", "--port", str(port)],
-                directory / "logs" / f"queue-{n}.log",
+                f"{name}-{n}",
+                [*argv, "--port", str(port)],
+                directory / "logs" / f"{name}-{n}.log",
                 env,
                 REPO_ROOT,
             )
             process.start()
             processes.append(process)
-            process.wait_ready(partial(http_ready, port), 120)
+            process.wait_ready(partial(http_ready, port, probe), 120)
             ports.append((port, process.pid or 0))
         yield ports
     finally:

@@ -131,21 +131,26 @@ def main(argv: list[str] | None = None) -> None:
 
         upgrade(settings.database_url)
     elif args.command in APPS:
-        uvicorn.run(
-            APPS[args.command],
-            factory=True,
-            host=args.host,
-            port=args.port,
-            log_config=None,  # keep the JSON logging configured above
-            access_log=False,  # the chassis writes one access line per request itself
-            proxy_headers=True,
-            # The waiting room's sockets carry a status of a few hundred bytes every second:
-            # compressing it would give each socket its own zlib context (about 40 KiB, twice
-            # the rest of the socket) and every message a deflate, so browsers' offer is declined.
-            ws_per_message_deflate=False,
-        )
+        serve(APPS[args.command], args.host, args.port)
     else:
         _run_worker(WORKERS[args.command]())
+
+
+def serve(app_factory: Callable[[], "Starlette"], host: str, port: int) -> None:
+    """Serve an HTTP app as every service is served (the join benchmark's bare endpoint too)."""
+    uvicorn.run(
+        app_factory,
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,  # keep the JSON logging configured in main
+        access_log=False,  # the chassis writes one access line per request itself
+        proxy_headers=True,
+        # The waiting room's sockets carry a status of a few hundred bytes every second:
+        # compressing it would give each socket its own zlib context (about 40 KiB, twice
+        # the rest of the socket) and every message a deflate, so browsers' offer is declined.
+        ws_per_message_deflate=False,
+    )
 
 
 def _run_worker(function: Callable[[], object]) -> None:
