@@ -97,10 +97,7 @@ class Platform:
     def process_groups(self) -> dict[str, int]:
         """Every server and service of the run by name, with its process group (each was
         started in a session of its own, so the group id is its pid)."""
-        servers = {
-            s.process.name: s.process.pid
-            for s in (self.servers.redis, self.servers.mariadb, self.servers.kafka)
-        }
+        servers = {process.name: process.pid for process in self.servers.processes()}
         started = {name: process.pid for name, process in self.processes.items()}
         return {name: pid for name, pid in {**servers, **started}.items() if pid is not None}
 

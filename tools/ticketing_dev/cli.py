@@ -40,13 +40,13 @@ def _up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    stack = LocalStack(args.run_dir, _ports(args))
+    stack = LocalStack(args.run_dir, _ports(args), args.kafka_brokers)
     stack.start()
     print(f"Redis    {stack.redis.url}")
     print(
         f"MariaDB  {stack.mariadb.url}  (user and password as shown; socket {stack.mariadb.socket})"
     )
-    print(f"Kafka    {stack.kafka.bootstrap}")
+    print(f"Kafka    {stack.kafka.bootstrap}  ({args.kafka_brokers} broker(s))")
     print(f"logs     {args.run_dir / 'logs'}")
     env_file = args.run_dir / "stack.env"
     env_file.write_text("".join(f"export {k}={v}\n" for k, v in stack.env().items()))
@@ -86,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("kafka-controller", DEFAULT_PORTS.kafka_controller),
     ):
         _port_option(up, name, port)
+    up.add_argument(
+        "--kafka-brokers",
+        type=int,
+        choices=(1, 3),
+        default=1,
+        help="one broker that is its own controller, or a three-node KRaft cluster whose first "
+        "node takes the Kafka ports and the others free ones (topics then get 3 replicas, 2 in sync)",
+    )
     up.set_defaults(handler=_up)
     commands.add_parser("down", help="stop the servers that 'up' started").set_defaults(
         handler=_down

@@ -17,3 +17,8 @@ def bin_dir() -> Path:
 def kafka_libs(version: str) -> Path:
     """The broker's jars as scripts/install/kafka.sh resolved them."""
     return cache_dir() / f"kafka-{version}" / "libs"
+
+
+def kafka_tools(version: str) -> Path:
+    """Kafka's command-line tools (kafka-tools), which run on the broker's jars beside them."""
+    return cache_dir() / f"kafka-{version}" / "tools"

@@ -11,14 +11,15 @@ import os
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncmy
 import redis
 from aiokafka.admin import AIOKafkaAdminClient
 
-from ticketing_dev.paths import kafka_libs
+from ticketing_dev.paths import kafka_libs, kafka_tools
 from ticketing_dev.process import ManagedProcess, ServerNotReady
 
 KAFKA_VERSION = "4.1.1"
@@ -206,54 +207,110 @@ def _kafka_cluster_id() -> str:
             return cluster_id
 
 
+def _java() -> str:
+    return _require_binary("java", "Kafka needs Java 17+: apt-get install openjdk-17-jre-headless")
+
+
+def kafka_classpath() -> str:
+    """The broker's jars and Kafka's command-line tools, as scripts/install/kafka.sh cached them."""
+    jars = (kafka_libs(KAFKA_VERSION), kafka_tools(KAFKA_VERSION))
+    for directory in jars:
+        if not (directory / ".complete").exists():
+            raise MissingPrerequisite(
+                f"Kafka {KAFKA_VERSION}'s jars are not in {directory}: run scripts/install/kafka.sh"
+            )
+    return ":".join(f"{directory}/*" for directory in jars)
+
+
+def run_kafka_tool(main_class: str, args: Sequence[str], timeout: float = 60) -> str:
+    """Run one of Kafka's own command-line tools (the class a kafka-*.sh script runs); its output."""
+    result = subprocess.run(
+        [_java(), "-Xmx256m", "-cp", kafka_classpath(), main_class, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise ServerNotReady(
+            f"{main_class} {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
+        )
+    return result.stdout
+
+
+@dataclass(frozen=True)
+class KafkaQuorum:
+    """The controllers of one KRaft cluster (node id: controller port) and the cluster id every
+    node's log directory is formatted with."""
+
+    controller_ports: Mapping[int, int]
+    cluster_id: str = field(default_factory=_kafka_cluster_id)
+
+    @property
+    def voters(self) -> str:
+        """controller.quorum.voters: every controller as id@host:port."""
+        return ",".join(f"{node}@127.0.0.1:{port}" for node, port in self.controller_ports.items())
+
+    @property
+    def size(self) -> int:
+        return len(self.controller_ports)
+
+
 @dataclass
 class KafkaServer:
-    """A single KRaft broker that is its own controller."""
+    """A KRaft node that is both broker and controller: alone, its own controller, unless it is
+    given the quorum of a cluster it is one voter of (ticketing_dev.kafka_trio)."""
 
     run_dir: Path
     port: int
     controller_port: int
+    node_id: int = 1
+    quorum: KafkaQuorum | None = None
+    heap_mb: int = 1024
 
     def __post_init__(self) -> None:
-        self.data_dir = self.run_dir / "kafka"
-        self.config = self.run_dir / "kafka.properties"
-        java = _require_binary(
-            "java", "Kafka needs Java 17+: apt-get install openjdk-17-jre-headless"
-        )
-        libs = kafka_libs(KAFKA_VERSION)
-        if not (libs / ".complete").exists():
-            raise MissingPrerequisite(
-                f"Kafka {KAFKA_VERSION}'s jars are not in {libs}: run scripts/install/kafka.sh"
-            )
-        self._classpath = f"{libs}/*"
-        self._java = java
+        self.cluster = self.quorum or KafkaQuorum({self.node_id: self.controller_port})
+        name = "kafka" if self.cluster.size == 1 else f"kafka-{self.node_id}"
+        self.data_dir = self.run_dir / name
+        self.config = self.run_dir / f"{name}.properties"
         self.process = ManagedProcess(
-            "kafka",
+            name,
             [
-                java,
+                _java(),
                 "-Xms256m",
-                "-Xmx1g",
+                f"-Xmx{self.heap_mb}m",
                 "-XX:+UseG1GC",
                 "-Djava.awt.headless=true",
                 "-cp",
-                self._classpath,
+                kafka_classpath(),
                 "kafka.Kafka",
                 str(self.config),
             ],
-            self.run_dir / "logs" / "kafka.log",
+            self.run_dir / "logs" / f"{name}.log",
         )
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        return [self.process]
+
+    def topic_env(self) -> dict[str, str]:
+        """The services' topic settings: their defaults suit one broker."""
+        return {}
+
     def _write_config(self) -> None:
+        # Kafka's internal topics as a production cluster keeps them: three copies, two in sync.
+        replicas = min(3, self.cluster.size)
+        in_sync = min(2, self.cluster.size)
         self.config.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"node.id={self.node_id}",
+                    f"controller.quorum.voters={self.cluster.voters}",
                     f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
                     f"CONTROLLER://127.0.0.1:{self.controller_port}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
@@ -263,12 +320,12 @@ class KafkaServer:
                     f"log.dirs={self.data_dir}",
                     "num.partitions=3",
                     "auto.create.topics.enable=false",
-                    "offsets.topic.replication.factor=1",
+                    f"offsets.topic.replication.factor={replicas}",
                     "offsets.topic.num.partitions=10",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
+                    f"transaction.state.log.replication.factor={replicas}",
+                    f"transaction.state.log.min.isr={in_sync}",
+                    f"share.coordinator.state.topic.replication.factor={replicas}",
+                    f"share.coordinator.state.topic.min.isr={in_sync}",
                     "group.initial.rebalance.delay.ms=0",
                     "",
                 ]
@@ -278,27 +335,10 @@ class KafkaServer:
     def _format(self) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        result = subprocess.run(
-            [
-                self._java,
-                "-cp",
-                self._classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                _kafka_cluster_id(),
-                "-c",
-                str(self.config),
-                "--ignore-formatted",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+        run_kafka_tool(
+            "kafka.tools.StorageTool",
+            ["format", "-t", self.cluster.cluster_id, "-c", str(self.config), "--ignore-formatted"],
         )
-        if result.returncode != 0:
-            raise ServerNotReady(
-                f"formatting Kafka's log directory failed:\n{result.stdout}{result.stderr}"
-            )
 
     def start(self) -> None:
         self._write_config()
@@ -306,12 +346,14 @@ class KafkaServer:
         self.process.start()
 
     def metadata(self) -> bool:
+        """Whether the broker answers a metadata request that lists every node of its cluster."""
+
         async def request() -> bool:
             admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
             await admin.start()
             try:
-                await admin.list_topics()
-                return True
+                cluster = await admin.describe_cluster()
+                return len(cluster["brokers"]) == self.cluster.size
             finally:
                 await admin.close()
 

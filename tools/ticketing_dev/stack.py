@@ -8,7 +8,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ticketing_dev.kafka_trio import KafkaTrio
 from ticketing_dev.ports import ensure_free, free_port
+from ticketing_dev.process import ManagedProcess
 from ticketing_dev.servers import KafkaServer, MariaDBServer, RedisServer
 
 
@@ -37,17 +39,30 @@ class StackPorts:
 
 @dataclass
 class LocalStack:
+    """Redis, MariaDB and Kafka: one broker that is its own controller, or with
+    `kafka_brokers=3` a three-node cluster whose first node takes the Kafka ports and the
+    other two free ones."""
+
     run_dir: Path
     ports: StackPorts
+    kafka_brokers: int = 1
     redis: RedisServer = field(init=False)
     mariadb: MariaDBServer = field(init=False)
-    kafka: KafkaServer = field(init=False)
+    kafka: KafkaServer | KafkaTrio = field(init=False)
 
     def __post_init__(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.redis = RedisServer(self.run_dir, self.ports.redis)
         self.mariadb = MariaDBServer(self.run_dir, self.ports.mariadb)
-        self.kafka = KafkaServer(self.run_dir, self.ports.kafka, self.ports.kafka_controller)
+        if self.kafka_brokers == 1:
+            self.kafka = KafkaServer(self.run_dir, self.ports.kafka, self.ports.kafka_controller)
+        else:
+            others = range(self.kafka_brokers - 1)
+            self.kafka = KafkaTrio(
+                self.run_dir,
+                [self.ports.kafka, *(free_port() for _ in others)],
+                [self.ports.kafka_controller, *(free_port() for _ in others)],
+            )
 
     @property
     def state_file(self) -> Path:
@@ -59,6 +74,7 @@ class LocalStack:
             "TICKETING_REDIS_URL": self.redis.url,
             "TICKETING_DATABASE_URL": f"{self.mariadb.url}/ticketing",
             "TICKETING_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
+            **self.kafka.topic_env(),
         }
 
     def start(self) -> None:
@@ -74,16 +90,20 @@ class LocalStack:
         self.state_file.write_text(
             json.dumps(
                 {
-                    "pids": {s.process.name: s.process.pid for s in servers},
+                    "pids": {p.name: p.pid for p in self.processes()},
                     "env": self.env(),
                 },
                 indent=2,
             )
         )
 
+    def processes(self) -> list[ManagedProcess]:
+        """Every server process of the stack (Kafka's one or three)."""
+        return [self.redis.process, self.mariadb.process, *self.kafka.processes]
+
     def stop(self) -> None:
-        for server in (self.redis, self.mariadb, self.kafka):
-            server.process.stop()
+        for process in self.processes():
+            process.stop()
         self.state_file.unlink(missing_ok=True)
 
 
