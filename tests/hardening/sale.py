@@ -181,9 +181,10 @@ async def progress_times(engine: AsyncEngine) -> tuple[list[datetime], list[date
     return sorted(held), sorted(confirmed)
 
 
-def longest_gap(times: list[datetime], after: datetime) -> float:
-    """The longest wait between two consecutive moments of progress, counted from `after`."""
-    moments = [after, *(t for t in times if t > after)]
+def longest_gap(times: list[datetime], after: datetime, until: datetime | None = None) -> float:
+    """The longest wait between two consecutive moments of progress, counted from `after`
+    (and up to `until`: the window of one fault among several in a sale)."""
+    moments = [after, *(t for t in times if t > after and (until is None or t <= until))]
     # No progress at all since `after`: the stall has not ended.
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(moments)]
     return max(gaps, default=float("inf"))

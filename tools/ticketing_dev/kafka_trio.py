@@ -1,11 +1,13 @@
 """Three KRaft nodes on loopback, each a broker and a controller, as one Kafka cluster: what a
 production Kafka is made of, small enough for a two-core machine."""
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka.admin import AIOKafkaAdminClient
 from ticketing.common.settings import topic_variable
 from ticketing.common.topics import TopicFamily
 
@@ -74,6 +76,29 @@ class KafkaTrio:
         """Until every node answers a metadata request that lists all three brokers."""
         for node in self.nodes:
             node.wait_ready(timeout)
+
+    def fully_replicated(self) -> bool:
+        """Whether every replica of every partition is in sync: what an operator waits for
+        after a node comes back, before taking the next one down."""
+
+        async def request() -> bool:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+            await admin.start()
+            try:
+                topics = await admin.describe_topics()
+            finally:
+                await admin.close()
+            partitions = [p for topic in topics for p in topic["partitions"]]
+            return all(set(p["isr"]) == set(p["replicas"]) for p in partitions)
+
+        return asyncio.run(request())
+
+    def restart(self, node: KafkaServer, timeout: float = 180) -> None:
+        """Start a node that was stopped or killed, on its data, and wait until it is back in
+        the cluster and has caught up every partition it holds a copy of."""
+        node.start()
+        node.wait_ready(timeout)
+        node.process.wait_ready(self.fully_replicated, timeout, interval=0.5)
 
     def active_controller(self) -> KafkaServer:
         """The node that leads the metadata quorum now, as Kafka's own kafka-metadata-quorum
