@@ -4,9 +4,12 @@ import socket
 from pathlib import Path
 
 import pytest
+from ticketing.common.settings import CommonSettings
+from ticketing.common.topics import TopicFamily
 from ticketing_dev.cli import main
+from ticketing_dev.ports import free_port
 from ticketing_dev.servers import KafkaServer, MissingPrerequisite
-from ticketing_dev.stack import LocalStack
+from ticketing_dev.stack import LocalStack, StackPorts
 
 
 def test_up_refuses_a_taken_port_with_one_sentence(
@@ -29,6 +32,22 @@ def test_kafka_without_its_jars_names_the_install_step(
     monkeypatch.setenv("TICKETING_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(MissingPrerequisite, match=r"run scripts/install/kafka\.sh"):
         KafkaServer(tmp_path, 1, 2)
+
+
+def test_a_three_broker_stack_points_services_at_all_three_with_three_copies_of_each_topic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ports = StackPorts(free_port(), free_port(), free_port(), free_port())
+    trio = LocalStack(tmp_path, ports, kafka_brokers=3)
+    for name, value in trio.env().items():
+        monkeypatch.setenv(name, value)
+    settings = CommonSettings()
+
+    assert len(settings.kafka_bootstrap.split(",")) == 3
+    assert settings.kafka_bootstrap.startswith(f"127.0.0.1:{ports.kafka},")
+    for family in TopicFamily:
+        spec = settings.topic_spec(family)
+        assert (spec.replication_factor, spec.min_insync_replicas) == (3, 2)
 
 
 def test_a_second_stack_runs_beside_the_first(stack: LocalStack, tmp_path: Path) -> None:
