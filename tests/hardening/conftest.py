@@ -55,9 +55,10 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     yield from _own_stack(tmp_path_factory.mktemp("fault-stack"), kafka_brokers=1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def trio_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """Redis, MariaDB and a three-node Kafka cluster, for the tests that take its nodes down."""
+    """Redis, MariaDB and a three-node Kafka cluster, for the tests that take its nodes down;
+    stopped after their module, so its three JVMs do not idle through the rest of the suite."""
     yield from _own_stack(tmp_path_factory.mktemp("trio-stack"), kafka_brokers=3)
 
 

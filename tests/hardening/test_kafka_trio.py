@@ -4,21 +4,28 @@ killed with SIGKILL, then the active controller killed, then all three restarted
 another as an operator rolls an upgrade. Each killed node is started again and caught up before
 the next fault, as an operator would. Afterwards no seat is sold twice, no accepted reservation
 or kept payment is lost and every reservation has ended; the test prints how long
-confirmations stalled around each fault (docs/reliability.md keeps the figures)."""
+confirmations stalled around each fault (docs/reliability.md keeps the figures). Then the
+smoke sale of tests/loadtest runs on the same cluster: the sale suites run here on three
+brokers, as everywhere else on single servers."""
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from ticketing.retry.queue import DelayQueue
 from ticketing_dev.kafka_trio import KafkaTrio
 from ticketing_dev.servers import KafkaServer
+from ticketing_dev.stack import LocalStack
 
+from loadtest.platform import Platform
 from tests.core.sale_kit import eventually
 from tests.hardening.platform import HOLD_TTL_SECONDS, FaultPlatform, Outage
 from tests.hardening.sale import audit, buying, longest_gap, open_sale, progress_times, settled
+from tests.loadtest.whole_sale import play_smoke_sale
 
 # Enough that the buyers (about ten holds a second) never run out during the three faults.
 SEATS = 4000
@@ -115,3 +122,14 @@ async def test_sale_survives_a_broker_the_controller_and_a_roll_of_the_kafka_clu
         f" buyers saw {dict(sale.answers)}"
     )
     assert not result.problems, "\n".join(result.problems[:20])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+async def test_smoke_sale_on_the_three_node_kafka_sells_every_seat_once(
+    trio_stack: LocalStack, tmp_path: Path
+) -> None:
+    """The smoke sale of tests/loadtest, every service on the three-node cluster (after the
+    faults above, on the same nodes)."""
+    platform = Platform(tmp_path / "platform", uuid.uuid4().hex[:8], stack=trio_stack)
+    await play_smoke_sale(platform, tmp_path / "results")

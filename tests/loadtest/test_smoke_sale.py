@@ -12,10 +12,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.platform import Platform
-from loadtest.report.record import RunRecord
-from loadtest.run import run_scenario
-from loadtest.scenarios import scenario
-from tests.loadtest.whole_sale import sale_figures, whole_sale
+from tests.loadtest.whole_sale import play_smoke_sale
 
 
 @pytest.mark.slow
@@ -23,10 +20,4 @@ from tests.loadtest.whole_sale import sale_figures, whole_sale
 async def test_smoke_sale_sells_every_seat_once_and_loses_no_reservation(
     sale_platform: Platform, tmp_path: Path
 ) -> None:
-    sale = scenario("smoke")
-
-    report = await run_scenario(sale, tmp_path / "results", sale_platform, print)
-
-    integrity = RunRecord.load(report.directory / "run.json").integrity
-    # 300 people for 50 seats: seats freed by abandoned, failed or late payments are held again.
-    assert sale_figures(integrity) == whole_sale(sale.seats), report.markdown.read_text()
+    await play_smoke_sale(sale_platform, tmp_path / "results")
