@@ -95,7 +95,7 @@ class KafkaTrio:
 
     def restart(self, node: KafkaServer, timeout: float = 180) -> None:
         """Start a node that was stopped or killed, on its data, and wait until it is back in
-        the cluster and has caught up every partition it holds a copy of."""
+        the cluster and every partition's replicas are all in sync again (it has caught up)."""
         node.start()
         node.wait_ready(timeout)
         node.process.wait_ready(self.fully_replicated, timeout, interval=0.5)
