@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import create_async_engine
+from ticketing.common.redis_client import connect_redis
 from ticketing.common.sale_config import Phase, SaleConfig, write_sale_config
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Principal, issue_access_token
@@ -84,7 +84,7 @@ async def open_sale(
         pre_queue_minutes=0,
         phase=Phase.ON_SALE,
     )
-    redis = aioredis.Redis.from_url(platform.servers.redis.url)
+    redis = connect_redis(platform.redis_settings)
     try:
         await write_sale_config(redis, platform.key_prefix, config)
     finally:
@@ -148,7 +148,7 @@ async def _judge(
     served: list[RouteLatency],
 ) -> RunRecord:
     engine = create_async_engine(platform.database_url)
-    redis = aioredis.Redis.from_url(platform.servers.redis.url)
+    redis = connect_redis(platform.redis_settings)
     try:
         integrity = await check_integrity(
             engine, redis, platform.key_prefix, scenario.event_id, scenario.seats,

@@ -2,7 +2,9 @@
 lost.
 
 It starts every registered service as `python -m ticketing <service>` against the session's
-Redis, MariaDB and Kafka, sends the smoke crowd (loadtest/scenarios.json) and checks the
+Redis, MariaDB and Kafka, once with the single Redis server and once with the session's Redis
+Cluster (three primaries, a replica each: every script and MULTI of the sale must stay within
+its sale's slot there, or the cluster refuses it), sends the smoke crowd (loadtest/scenarios.json) and checks the
 databases afterwards. Latency and rate thresholds are reported, not asserted: on a shared
 two-core CI machine they measure the machine; integrity does not depend on it.
 """
@@ -21,11 +23,15 @@ from loadtest.scenarios import scenario
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize("redis", ["server", "cluster"])
 async def test_smoke_sale_sells_every_seat_once_and_loses_no_reservation(
-    stack: LocalStack, tmp_path: Path
+    redis: str, stack: LocalStack, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     sale = scenario("smoke")
-    platform = Platform(tmp_path / "platform", uuid.uuid4().hex[:8], stack=stack)
+    cluster = request.getfixturevalue("redis_cluster") if redis == "cluster" else None
+    platform = Platform(
+        tmp_path / "platform", uuid.uuid4().hex[:8], stack=stack, redis_cluster=cluster
+    )
 
     report = await run_scenario(sale, tmp_path / "results", platform, print)
 
