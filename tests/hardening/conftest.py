@@ -2,7 +2,9 @@
 tests a stack of their own, which they stop and restart without disturbing the session's."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -10,18 +12,21 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from ticketing.common.db import make_engine, server_url
+from ticketing.common.redis_client import RedisClient, connect_redis
 from ticketing.common.resources import open_database
 from ticketing.common.settings import CommonSettings
 from ticketing.migrations.run import upgrade
 from ticketing_dev.ports import free_port
+from ticketing_dev.redis_cluster import ClusterPorts, RedisClusterServers
 from ticketing_dev.stack import LocalStack, StackPorts
 
 from tests.core.conftest import migrated_database, serve
 from tests.hardening.platform import FaultPlatform, service_env
 from tests.service_processes import ServiceProcess
 
-__all__ = ["fault_platform", "fault_stack", "migrated_database", "serve"]
+__all__ = ["cluster_fault_platform", "fault_platform", "fault_stack", "migrated_database", "serve"]
 
 # In FaultPlatform's order: what the chart deploys for a sale's reservations and payments.
 PROCESSES = ("reservation", "payment", "retry-consumer", "retry-worker")
@@ -47,44 +52,84 @@ def _restore(stack: LocalStack) -> None:
             server.wait_ready()
 
 
-@pytest.fixture
-async def fault_platform(
-    fault_stack: LocalStack, test_id: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[FaultPlatform]:
-    """A fresh database and namespaces on the fault stack, with the reservation and payment
-    services and the retry ladder's consumer and worker running as processes and ready."""
-    database = f"h_{test_id}"
-    settings = CommonSettings(
-        redis_url=fault_stack.redis.url,
-        database_url=f"{fault_stack.mariadb.url}/{database}",
-        kafka_bootstrap=fault_stack.kafka.bootstrap,
+def _settings(stack: LocalStack, test_id: str) -> CommonSettings:
+    return CommonSettings(
+        redis_url=stack.redis.url,
+        database_url=f"{stack.mariadb.url}/h_{test_id}",
+        kafka_bootstrap=stack.kafka.bootstrap,
         redis_key_prefix=f"h{test_id}",
         kafka_topic_prefix=f"h{test_id}.",
     )
-    admin = make_engine(server_url(settings.database_url), pool_size=1)
-    async with admin.begin() as conn:
-        await conn.execute(text(f"CREATE DATABASE {database}"))
-    await asyncio.to_thread(upgrade, settings.database_url)
-    logs = tmp_path_factory.mktemp(f"services-{test_id}")
-    services = [ServiceProcess(name, service_env(settings), logs) for name in PROCESSES]
-    # Retried: its connections do not survive a Redis restart in the test.
-    redis = aioredis.Redis.from_url(
+
+
+def _test_client(settings: CommonSettings) -> RedisClient:
+    """The test's own client. A single server's is retried: its connections do not survive a
+    Redis restart in the test; a cluster client follows failovers by itself."""
+    if settings.redis_cluster:
+        return connect_redis(settings)
+    return aioredis.Redis.from_url(
         settings.redis_url,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=10),
         retry_on_error=[RedisConnectionError],
     )
+
+
+@contextlib.asynccontextmanager
+async def _platform(
+    stack: LocalStack,
+    settings: CommonSettings,
+    logs: Path,
+    redis_cluster: RedisClusterServers | None = None,
+) -> AsyncIterator[FaultPlatform]:
+    """A fresh database and namespaces on the fault stack, with the reservation and payment
+    services and the retry ladder's consumer and worker running as processes and ready."""
+    database = make_url(settings.database_url).database
+    admin = make_engine(server_url(settings.database_url), pool_size=1)
+    async with admin.begin() as conn:
+        await conn.execute(text(f"CREATE DATABASE {database}"))
+    await asyncio.to_thread(upgrade, settings.database_url)
+    services = [ServiceProcess(name, service_env(settings), logs) for name in PROCESSES]
+    redis = _test_client(settings)
     try:
         for service in services:
             service.start()
         for service in services:
             await asyncio.to_thread(service.wait_ready)
         async with open_database(settings.database_url) as engine:
-            yield FaultPlatform(fault_stack, settings, engine, redis, *services)
+            yield FaultPlatform(stack, settings, engine, redis, *services, redis_cluster)
     finally:
         for service in services:
             service.process.stop()
         await redis.aclose()
-        await asyncio.to_thread(_restore, fault_stack)
+        await asyncio.to_thread(_restore, stack)
         async with admin.begin() as conn:
             await conn.execute(text(f"DROP DATABASE IF EXISTS {database}"))
         await admin.dispose()
+
+
+@pytest.fixture
+async def fault_platform(
+    fault_stack: LocalStack, test_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FaultPlatform]:
+    logs = tmp_path_factory.mktemp(f"services-{test_id}")
+    async with _platform(fault_stack, _settings(fault_stack, test_id), logs) as platform:
+        yield platform
+
+
+@pytest.fixture
+async def cluster_fault_platform(
+    fault_stack: LocalStack, test_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FaultPlatform]:
+    """The fault platform on a Redis Cluster of its own (a test may kill its nodes), with
+    MariaDB and Kafka from the fault stack."""
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("fault-cluster"), ClusterPorts.free())
+    await asyncio.to_thread(cluster.start)
+    settings = _settings(fault_stack, test_id).model_copy(
+        update={"redis_url": cluster.url, "redis_cluster": True}
+    )
+    try:
+        logs = tmp_path_factory.mktemp(f"services-{test_id}")
+        async with _platform(fault_stack, settings, logs, cluster) as platform:
+            yield platform
+    finally:
+        await asyncio.to_thread(cluster.stop)
