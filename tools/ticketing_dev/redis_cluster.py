@@ -9,6 +9,7 @@ primary. Started again on the same run directory, the nodes read their `nodes.co
 rejoin: a formed cluster is never created twice.
 """
 
+import json
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,17 @@ class ClusterPorts:
             clients=tuple(free_port() for _ in range(nodes)),
             buses=tuple(free_port() for _ in range(nodes)),
         )
+
+    @classmethod
+    def kept_in(cls, path: Path) -> "ClusterPorts":
+        """The ports recorded in `path`, or free ones recorded there: the nodes' `nodes.conf`
+        names each other by port, so a cluster started again must listen where it did."""
+        if path.exists():
+            recorded = json.loads(path.read_text())
+            return cls(tuple(recorded["clients"]), tuple(recorded["buses"]))
+        ports = cls.free()
+        path.write_text(json.dumps({"clients": ports.clients, "buses": ports.buses}))
+        return ports
 
 
 def node_info(node: RedisServer, section: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ticketing_dev.ports import ensure_free, free_port
+from ticketing_dev.redis_cluster import ClusterPorts, RedisClusterServers
 from ticketing_dev.servers import KafkaServer, MariaDBServer, RedisServer
 
 
@@ -37,17 +38,29 @@ class StackPorts:
 
 @dataclass
 class LocalStack:
+    """`with_redis_cluster`: a Redis Cluster on free ports as well, which `env()` then points the
+    services at (the single Redis still runs beside it)."""
+
     run_dir: Path
     ports: StackPorts
+    with_redis_cluster: bool = False
     redis: RedisServer = field(init=False)
     mariadb: MariaDBServer = field(init=False)
     kafka: KafkaServer = field(init=False)
+    redis_cluster: RedisClusterServers | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.redis = RedisServer(self.run_dir, self.ports.redis)
         self.mariadb = MariaDBServer(self.run_dir, self.ports.mariadb)
         self.kafka = KafkaServer(self.run_dir, self.ports.kafka, self.ports.kafka_controller)
+        self.redis_cluster = (
+            RedisClusterServers(
+                self.run_dir, ClusterPorts.kept_in(self.run_dir / "redis-cluster-ports.json")
+            )
+            if self.with_redis_cluster
+            else None
+        )
 
     @property
     def state_file(self) -> Path:
@@ -55,28 +68,35 @@ class LocalStack:
 
     def env(self) -> dict[str, str]:
         """The settings a service needs to reach these servers (see ticketing.common.settings)."""
+        redis = {"TICKETING_REDIS_URL": self.redis.url}
+        if self.redis_cluster is not None:
+            redis = {
+                "TICKETING_REDIS_URL": self.redis_cluster.url,
+                "TICKETING_REDIS_CLUSTER": "true",
+            }
         return {
-            "TICKETING_REDIS_URL": self.redis.url,
+            **redis,
             "TICKETING_DATABASE_URL": f"{self.mariadb.url}/ticketing",
             "TICKETING_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
         }
 
     def start(self) -> None:
         servers = (self.kafka, self.mariadb, self.redis)
+        nodes = self.redis_cluster.nodes if self.redis_cluster else []
         try:
             for server in servers:
                 server.start()
             for server in servers:
                 server.wait_ready()
+            if self.redis_cluster is not None:
+                self.redis_cluster.start()
         except BaseException:
             self.stop()
             raise
+        processes = [server.process for server in servers] + [node.process for node in nodes]
         self.state_file.write_text(
             json.dumps(
-                {
-                    "pids": {s.process.name: s.process.pid for s in servers},
-                    "env": self.env(),
-                },
+                {"pids": {p.name: p.pid for p in processes}, "env": self.env()},
                 indent=2,
             )
         )
@@ -84,6 +104,8 @@ class LocalStack:
     def stop(self) -> None:
         for server in (self.redis, self.mariadb, self.kafka):
             server.process.stop()
+        if self.redis_cluster is not None:
+            self.redis_cluster.stop()
         self.state_file.unlink(missing_ok=True)
 
 
