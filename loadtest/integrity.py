@@ -7,11 +7,11 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys
 
 from loadtest.crowd.recorder import SeenReservation
@@ -39,7 +39,7 @@ async def wait_settled(engine: AsyncEngine, event_id: str, seconds: float) -> in
 
 async def check_integrity(
     engine: AsyncEngine,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     key_prefix: str,
     event_id: str,
     venue_seats: int,

@@ -18,10 +18,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing import __main__ as registry
 from ticketing.common.db import server_url
+from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import JWKS_PATH
 from ticketing.gateway.routes import COMPONENTS
 from ticketing_dev.ports import free_port
 from ticketing_dev.process import ManagedProcess, ServerNotReady, http_ready
+from ticketing_dev.redis_cluster import RedisClusterServers
 from ticketing_dev.stack import LocalStack, StackPorts
 
 from loadtest.crowd.client import ServiceUrls
@@ -42,11 +44,13 @@ class PlatformNotReady(RuntimeError):
 @dataclass
 class Platform:
     """`stack`: servers someone else started and stops (the test session's); by default the
-    platform starts its own on free ports and stops them."""
+    platform starts its own on free ports and stops them. `redis_cluster`: a Redis Cluster
+    someone else started, which the services then use in place of the stack's Redis."""
 
     run_dir: Path
     run_id: str
     stack: LocalStack | None = None
+    redis_cluster: RedisClusterServers | None = None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
 
@@ -73,6 +77,13 @@ class Platform:
         return f"http://127.0.0.1:{self.ports.get(name, 0)}"
 
     @property
+    def redis_settings(self) -> CommonSettings:
+        """Where the run's Redis is, for the services and for the run's own clients."""
+        if self.redis_cluster is None:
+            return CommonSettings(redis_url=self.servers.redis.url, redis_cluster=False)
+        return CommonSettings(redis_url=self.redis_cluster.url, redis_cluster=True)
+
+    @property
     def urls(self) -> ServiceUrls:
         return ServiceUrls(
             *(self.url(name) for name in ("user", "queue", "event", "seat", "reservation"))
@@ -82,6 +93,8 @@ class Platform:
         return {
             **self.servers.env(),
             "TICKETING_DATABASE_URL": self.database_url,
+            "TICKETING_REDIS_URL": self.redis_settings.redis_url,
+            "TICKETING_REDIS_CLUSTER": str(self.redis_settings.redis_cluster).lower(),
             "TICKETING_REDIS_KEY_PREFIX": self.key_prefix,
             "TICKETING_KAFKA_TOPIC_PREFIX": self.topic_prefix,
             "TICKETING_EVENT_SERVICE_URL": self.urls.event,
@@ -97,9 +110,12 @@ class Platform:
     def process_groups(self) -> dict[str, int]:
         """Every server and service of the run by name, with its process group (each was
         started in a session of its own, so the group id is its pid)."""
-        servers = {process.name: process.pid for process in self.servers.processes()}
+        servers = self.servers.processes()
+        if self.redis_cluster is not None:
+            servers += [node.process for node in self.redis_cluster.nodes]
+        named = {process.name: process.pid for process in servers}
         started = {name: process.pid for name, process in self.processes.items()}
-        return {name: pid for name, pid in {**servers, **started}.items() if pid is not None}
+        return {name: pid for name, pid in {**named, **started}.items() if pid is not None}
 
     def keep_logs(self) -> None:
         """This process's own log lines (Kafka clients retrying while the broker starts) go

@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import create_async_engine
+from ticketing.common.redis_client import connect_redis
 from ticketing.common.sale_config import Phase, SaleConfig, write_sale_config
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Principal, issue_access_token
@@ -70,7 +70,7 @@ async def open_sale(
         pre_queue_minutes=0,
         phase=Phase.ON_SALE,
     )
-    redis = aioredis.Redis.from_url(platform.servers.redis.url)
+    redis = connect_redis(platform.redis_settings)
     try:
         await write_sale_config(redis, platform.key_prefix, config)
     finally:
@@ -103,7 +103,7 @@ async def audit(
     holds must have expired), then what MySQL and Redis say of the sale. `seen`: the
     reservations the crowd was given, by id."""
     engine = create_async_engine(platform.database_url)
-    redis = aioredis.Redis.from_url(platform.servers.redis.url)
+    redis = connect_redis(platform.redis_settings)
     try:
         await wait_settled(
             engine, scenario.event_id, scenario.hold_ttl_seconds + SETTLE_GRACE_SECONDS

@@ -1,7 +1,8 @@
 """Real servers for the whole test session, and per-test isolation on top of them.
 
 The session starts Redis, MariaDB and Kafka from their real binaries on free loopback ports
-(ticketing_dev). Each test gets its own Redis key prefix, its own database and its own
+(ticketing_dev), and a Redis Cluster (three primaries, a replica each) for the tests that ask
+for it. Each test gets its own Redis key prefix, its own database and its own
 Kafka topic prefix and consumer groups, so tests never see each other's data.
 """
 
@@ -15,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from ticketing.common.db import server_url
 from ticketing.common.settings import CommonSettings
+from ticketing_dev.redis_cluster import ClusterPorts, RedisClusterServers
 from ticketing_dev.stack import LocalStack, StackPorts
 
 pytest_plugins: list[str] = ["tests.prerequisites", "tests.kube.fixtures"]
@@ -29,6 +31,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield local
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """Six redis-server processes joined into one cluster, started once for the session."""
+    cluster = RedisClusterServers(
+        Path(tmp_path_factory.mktemp("redis-cluster")), ClusterPorts.free()
+    )
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ def namespace_env(settings: CommonSettings) -> dict[str, str]:
     """One test's servers and namespaces, shared by every process of its platform."""
     return {
         "TICKETING_REDIS_URL": settings.redis_url,
+        "TICKETING_REDIS_CLUSTER": str(settings.redis_cluster).lower(),
         "TICKETING_DATABASE_URL": settings.database_url,
         "TICKETING_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "TICKETING_REDIS_KEY_PREFIX": settings.redis_key_prefix,

@@ -6,9 +6,9 @@ Reads only; the services own these keys. Redis failures surface as `RedisUnavail
 from collections import Counter
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from ticketing.common.errors import TemporaryError
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import RetryKeys, SaleKeys
 
 
@@ -38,7 +38,7 @@ class SeatFigures:
         return self.total > 0 and self.free == 0 and self.held == 0
 
 
-async def read_queue(client: aioredis.Redis, keys: SaleKeys) -> QueueFigures:
+async def read_queue(client: RedisClient, keys: SaleKeys) -> QueueFigures:
     try:
         async with client.pipeline(transaction=False) as pipe:
             pipe.zcard(keys.waiting)
@@ -49,7 +49,7 @@ async def read_queue(client: aioredis.Redis, keys: SaleKeys) -> QueueFigures:
     return QueueFigures(waiting=int(waiting), active=int(active))
 
 
-async def read_seats(client: aioredis.Redis, keys: SaleKeys) -> SeatFigures:
+async def read_seats(client: RedisClient, keys: SaleKeys) -> SeatFigures:
     """Counts of the seats hash's values: `free`, `held:<rid>` and `sold:<rid>`."""
     try:
         values = await client.hvals(keys.seats)
@@ -64,7 +64,7 @@ def _state(value: bytes | str) -> str:
     return text.partition(":")[0]
 
 
-async def read_retry_backlog(client: aioredis.Redis, prefix: str) -> int:
+async def read_retry_backlog(client: RedisClient, prefix: str) -> int:
     """Messages waiting for a retry worker: parked (delayed) plus claimed, over every topic the
     retry machinery has registered in `RetryKeys.topics`."""
     keys = RetryKeys(prefix)

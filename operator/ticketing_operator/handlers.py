@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import kopf
-import redis.asyncio as aioredis
 from kubernetes import client
 from ticketing.common.errors import DomainError
+from ticketing.common.redis_client import connect_redis
 from ticketing.common.sale_config import Phase
 
 from ticketing_operator.kube import Deployments, ScaleFailed, connection_info, load_configuration
@@ -57,7 +57,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.kube_api = client.ApiClient(memo.kube_configuration)
     memo.clients = Clients(
         settings=own,
-        redis=aioredis.Redis.from_url(own.redis_url),
+        redis=connect_redis(own),
         deployments=Deployments(memo.kube_api),
     )
     memo.services = _services(own)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import redis.asyncio as aioredis
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.sale_config import Phase
 
@@ -32,7 +32,7 @@ SERVICES_FINE = ("Synced", "NotConfigured")
 @dataclass(frozen=True)
 class Clients:
     settings: OperatorSettings
-    redis: aioredis.Redis
+    redis: RedisClient
     deployments: Deployments
 
 

@@ -1,8 +1,8 @@
 """The sale's runtime configuration as the operator writes it: from the spec, the phase and the
 admission rate it chose, into the Redis hash the queue and reservation services read live."""
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.sale_config import (
     DEFAULT_MAX_SEATS_PER_BUYER,
     Phase,
@@ -45,7 +45,7 @@ def sale_config(
     )
 
 
-async def apply_config(client: aioredis.Redis, prefix: str, config: SaleConfig) -> bool:
+async def apply_config(client: RedisClient, prefix: str, config: SaleConfig) -> bool:
     """Write the configuration unless Redis already holds exactly it; True when it wrote."""
     try:
         if await read_sale_config(client, prefix, config.event_id) == config:
@@ -56,7 +56,7 @@ async def apply_config(client: aioredis.Redis, prefix: str, config: SaleConfig) 
     return True
 
 
-async def remove_config(client: aioredis.Redis, prefix: str, event_id: str) -> None:
+async def remove_config(client: RedisClient, prefix: str, event_id: str) -> None:
     try:
         await delete_sale_config(client, prefix, event_id)
     except RedisError as exc:

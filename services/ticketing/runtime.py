@@ -6,13 +6,13 @@ from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ticketing.common.consumer import ConsumerRunner, Handler
 from ticketing.common.http import ReadinessCheck
 from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.resources import (
     database_ready,
     kafka_ready,
@@ -31,7 +31,7 @@ class ServiceClients:
     settings: CommonSettings
     topics: Topics
     group: str
-    redis: aioredis.Redis
+    redis: RedisClient
     engine: AsyncEngine
     producer: AIOKafkaProducer
     # The migration branches whose tables the service uses: readiness waits for their heads.
@@ -70,7 +70,7 @@ async def open_service_clients(
 ) -> ServiceClients:
     """Open every client on `stack` (closed when it unwinds); create the topics it will use."""
     topics = Topics(settings.kafka_topic_prefix)
-    redis = await stack.enter_async_context(open_redis(settings.redis_url))
+    redis = await stack.enter_async_context(open_redis(settings))
     engine = await stack.enter_async_context(open_database(settings.database_url))
     families = dict.fromkeys(map(topics.name, topics_used), TopicFamily.MAIN)
     await ensure_topics(

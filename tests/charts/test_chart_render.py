@@ -306,6 +306,7 @@ def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Pa
         ("securityContext.allowPrivilegeEscalation=true", "allowPrivilegeEscalation"),
         ("kafka.enabled=false", "set externalKafka.bootstrap"),
         ("mariadb.enabled=false", "set externalDatabase.existingSecret"),
+        ("externalRedis.cluster=true", "set redis.enabled to false"),
         (
             "ingress.paths[0].path=/,ingress.paths[0].component=nobody",
             'points at component "nobody"',
@@ -332,6 +333,7 @@ def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Pa
         "privilege",
         "no-kafka",
         "no-database",
+        "in-cluster-redis-as-cluster",
         "ingress-target",
         "ingress-without-gateway",
         "route-without-gateway",
@@ -348,6 +350,28 @@ def test_template_refuses_wrong_values_with_a_clear_message(
         render(helm_binary, (), assignment)
 
     assert message in str(refused.value)
+
+
+@pytest.mark.parametrize("cluster", [False, True])
+def test_every_component_on_redis_is_told_whether_it_is_a_cluster(
+    helm_binary: Path, cluster: bool
+) -> None:
+    manifests = render(
+        helm_binary,
+        VALUES_SETS["external-backing"],
+        f"externalRedis.cluster={str(cluster).lower()}",
+    )
+    told = {}
+    for name, deployment in by_kind(manifests, "Deployment").items():
+        env = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        if "TICKETING_REDIS_URL" in env:
+            told[name] = CommonSettings.model_validate(
+                {"redis_cluster": env.get("TICKETING_REDIS_CLUSTER", {}).get("value", "false")}
+            ).redis_cluster
+        else:
+            assert "TICKETING_REDIS_CLUSTER" not in env, name
+
+    assert told and told == dict.fromkeys(told, cluster)
 
 
 @pytest.mark.parametrize("values_set", ["default", "external-backing"])

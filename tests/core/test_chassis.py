@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from ticketing.common.cpu import start_accounting
 from ticketing.common.http import ReadinessCheck, create_app
 from ticketing.common.kafka import make_producer
+from ticketing.common.redis_client import REDIS_POOL_SIZE
 from ticketing.common.resources import (
-    REDIS_POOL_SIZE,
     database_ready,
     kafka_ready,
     open_database,
@@ -42,7 +42,7 @@ def _app(settings: CommonSettings, with_kafka: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Mapping[str, ReadinessCheck]]:
         async with (
-            open_redis(settings.redis_url) as redis,
+            open_redis(settings) as redis,
             open_database(settings.database_url) as engine,
         ):
             checks = {"redis": redis_ready(redis), "database": database_ready(engine, owners())}
@@ -203,10 +203,10 @@ async def test_cpu_accounting_charges_each_route_its_own_cpu_seconds(
 
 
 async def test_a_burst_beyond_the_redis_pool_waits_for_connections_instead_of_failing(
-    stack: LocalStack,
+    settings: CommonSettings,
 ) -> None:
     burst = REDIS_POOL_SIZE + 50
-    async with open_redis(stack.redis.url) as client:
+    async with open_redis(settings) as client:
         # Each BLPOP holds its connection for 0.2 s, so the last 50 must wait for one.
         results = await asyncio.gather(
             *(client.blpop([f"chassis-burst-{i}"], timeout=0.2) for i in range(burst))

@@ -65,6 +65,9 @@ def test_no_variable_carries_two_meanings() -> None:
     assert meanings["TICKETING_PAYMENT_GATEWAY_FAILURE_RATE"] == {"PaymentSettings"}
     gateway = {v: m for v, m in meanings.items() if v.startswith("TICKETING_GATEWAY_")}
     assert gateway and all(m == {"GatewaySettings"} for m in gateway.values())
+    # Whether Redis is one server or a cluster: one switch for every component that opens it.
+    assert meanings["TICKETING_REDIS_CLUSTER"] == {"CommonSettings"}
+    assert all("TICKETING_REDIS_CLUSTER" in variables(s) for s in SETTINGS_OF.values())
     # How topics are created: one meaning for every component that creates them.
     for family in TopicFamily:
         for field in ("partitions", "replication_factor", "min_insync_replicas"):

@@ -1,6 +1,7 @@
 """Fixtures of the hardening tests: the services' fixtures from tests/core, and for the fault
 tests a stack of their own, which they stop and restart without disturbing the session's: one
-with a single Kafka broker, and one with a three-node Kafka cluster (ticketing_dev.kafka_trio)."""
+with a single Kafka broker, one with a three-node Kafka cluster (ticketing_dev.kafka_trio), and
+a Redis Cluster of its own for the test that kills its primary."""
 
 import asyncio
 import contextlib
@@ -13,12 +14,15 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from ticketing.common.db import make_engine, server_url
+from ticketing.common.redis_client import RedisClient, connect_redis
 from ticketing.common.resources import open_database
 from ticketing.common.settings import CommonSettings
 from ticketing.migrations.run import upgrade
 from ticketing_dev.kafka_trio import KafkaTrio
 from ticketing_dev.ports import free_port
+from ticketing_dev.redis_cluster import ClusterPorts, RedisClusterServers
 from ticketing_dev.servers import KafkaServer
 from ticketing_dev.stack import LocalStack, StackPorts
 
@@ -27,6 +31,7 @@ from tests.hardening.platform import FaultPlatform, service_env
 from tests.service_processes import ServiceProcess
 
 __all__ = [
+    "cluster_fault_platform",
     "fault_platform",
     "fault_stack",
     "migrated_database",
@@ -73,57 +78,52 @@ def _restore(stack: LocalStack) -> None:
             server.wait_ready()
 
 
-@pytest.fixture
-async def fault_platform(
-    fault_stack: LocalStack, test_id: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[FaultPlatform]:
-    """A fresh database and namespaces on the fault stack, with the reservation and payment
-    services and the retry ladder's consumer and worker running as processes and ready."""
-    async with _platform_on(fault_stack, test_id, tmp_path_factory) as platform:
-        yield platform
-
-
-@pytest.fixture
-async def trio_platform(
-    trio_stack: LocalStack, test_id: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[FaultPlatform]:
-    """The same platform on the three-node Kafka cluster, its topics three copies, two in sync."""
-    async with _platform_on(trio_stack, test_id, tmp_path_factory) as platform:
-        yield platform
-
-
-@contextlib.asynccontextmanager
-async def _platform_on(
-    stack: LocalStack, test_id: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[FaultPlatform]:
-    database = f"h_{test_id}"
-    settings = CommonSettings(
+def _settings(stack: LocalStack, test_id: str) -> CommonSettings:
+    return CommonSettings(
         redis_url=stack.redis.url,
-        database_url=f"{stack.mariadb.url}/{database}",
+        database_url=f"{stack.mariadb.url}/h_{test_id}",
         kafka_bootstrap=stack.kafka.bootstrap,
         redis_key_prefix=f"h{test_id}",
         kafka_topic_prefix=f"h{test_id}.",
     )
-    admin = make_engine(server_url(settings.database_url), pool_size=1)
-    async with admin.begin() as conn:
-        await conn.execute(text(f"CREATE DATABASE {database}"))
-    await asyncio.to_thread(upgrade, settings.database_url)
-    logs = tmp_path_factory.mktemp(f"services-{test_id}")
-    env = {**service_env(settings), **stack.kafka.topic_env()}
-    services = [ServiceProcess(name, env, logs) for name in PROCESSES]
-    # Retried: its connections do not survive a Redis restart in the test.
-    redis = aioredis.Redis.from_url(
+
+
+def _test_client(settings: CommonSettings) -> RedisClient:
+    """The test's own client. A single server's is retried: its connections do not survive a
+    Redis restart in the test; a cluster client follows failovers by itself."""
+    if settings.redis_cluster:
+        return connect_redis(settings)
+    return aioredis.Redis.from_url(
         settings.redis_url,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=10),
         retry_on_error=[RedisConnectionError],
     )
+
+
+@contextlib.asynccontextmanager
+async def _platform(
+    stack: LocalStack,
+    settings: CommonSettings,
+    logs: Path,
+    redis_cluster: RedisClusterServers | None = None,
+) -> AsyncIterator[FaultPlatform]:
+    """A fresh database and namespaces on `stack`, with the reservation and payment services
+    and the retry ladder's consumer and worker running as processes and ready."""
+    database = make_url(settings.database_url).database
+    admin = make_engine(server_url(settings.database_url), pool_size=1)
+    async with admin.begin() as conn:
+        await conn.execute(text(f"CREATE DATABASE {database}"))
+    await asyncio.to_thread(upgrade, settings.database_url)
+    env = {**service_env(settings), **stack.kafka.topic_env()}
+    services = [ServiceProcess(name, env, logs) for name in PROCESSES]
+    redis = _test_client(settings)
     try:
         for service in services:
             service.start()
         for service in services:
             await asyncio.to_thread(service.wait_ready)
         async with open_database(settings.database_url) as engine:
-            yield FaultPlatform(stack, settings, engine, redis, *services)
+            yield FaultPlatform(stack, settings, engine, redis, *services, redis_cluster)
     finally:
         for service in services:
             service.process.stop()
@@ -132,3 +132,41 @@ async def _platform_on(
         async with admin.begin() as conn:
             await conn.execute(text(f"DROP DATABASE IF EXISTS {database}"))
         await admin.dispose()
+
+
+@pytest.fixture
+async def fault_platform(
+    fault_stack: LocalStack, test_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FaultPlatform]:
+    logs = tmp_path_factory.mktemp(f"services-{test_id}")
+    async with _platform(fault_stack, _settings(fault_stack, test_id), logs) as platform:
+        yield platform
+
+
+@pytest.fixture
+async def trio_platform(
+    trio_stack: LocalStack, test_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FaultPlatform]:
+    """The same platform on the three-node Kafka cluster, its topics three copies, two in sync."""
+    logs = tmp_path_factory.mktemp(f"services-{test_id}")
+    async with _platform(trio_stack, _settings(trio_stack, test_id), logs) as platform:
+        yield platform
+
+
+@pytest.fixture
+async def cluster_fault_platform(
+    fault_stack: LocalStack, test_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FaultPlatform]:
+    """The fault platform on a Redis Cluster of its own (a test may kill its nodes), with
+    MariaDB and Kafka from the fault stack."""
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("fault-cluster"), ClusterPorts.free())
+    await asyncio.to_thread(cluster.start)
+    settings = _settings(fault_stack, test_id).model_copy(
+        update={"redis_url": cluster.url, "redis_cluster": True}
+    )
+    try:
+        logs = tmp_path_factory.mktemp(f"services-{test_id}")
+        async with _platform(fault_stack, settings, logs, cluster) as platform:
+            yield platform
+    finally:
+        await asyncio.to_thread(cluster.stop)

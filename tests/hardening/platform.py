@@ -6,11 +6,14 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
+from ticketing.common.redis_client import RedisClient
+from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.settings import CommonSettings
+from ticketing_dev.redis_cluster import RedisClusterServers
 from ticketing_dev.stack import LocalStack
 
+from tests.core.sale_kit import eventually
 from tests.service_processes import ServiceProcess, namespace_env
 
 # Short enough that a reservation whose payment never came back expires within a test.
@@ -38,16 +41,18 @@ def service_env(settings: CommonSettings) -> dict[str, str]:
 
 @dataclass
 class FaultPlatform:
-    """One fault test's platform: its servers, namespaces and service processes."""
+    """One fault test's platform: its servers, namespaces and service processes; its Redis is
+    the stack's, or `redis_cluster` when it runs on one."""
 
     stack: LocalStack
     settings: CommonSettings
     engine: AsyncEngine
-    redis: aioredis.Redis
+    redis: RedisClient
     reservation: ServiceProcess
     payment: ServiceProcess
     retry_consumer: ServiceProcess
     retry_worker: ServiceProcess
+    redis_cluster: RedisClusterServers | None = None
 
 
 @dataclass
@@ -81,5 +86,24 @@ async def crash_service(service: ServiceProcess, down_seconds: float) -> Outage:
     service.process.kill()
     await asyncio.sleep(down_seconds)
     await asyncio.to_thread(service.restart)
+    outage.ended = time.monotonic()
+    return outage
+
+
+async def kill_sale_primary(platform: FaultPlatform, event_id: str) -> Outage:
+    """SIGKILL the Redis Cluster primary that serves the sale's slot, and wait until its replica
+    has taken the slot over and every node left says the cluster is ok again."""
+    cluster = platform.redis_cluster
+    assert cluster is not None, "the platform runs on a single Redis server"
+    key = SaleKeys(platform.settings.redis_key_prefix, event_id).seats
+    primary = await asyncio.to_thread(cluster.primary_of, key)
+    outage = Outage(f"Redis primary {primary.name}", time.monotonic())
+    primary.process.kill()
+
+    async def replica_took_over() -> bool:
+        return await asyncio.to_thread(cluster.primary_of, key) is not primary
+
+    await eventually(replica_took_over, within=60)
+    await asyncio.to_thread(cluster.wait_ready)
     outage.ended = time.monotonic()
     return outage

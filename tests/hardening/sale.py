@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
-import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Principal, issue_access_token, issue_admission_token
@@ -76,7 +76,7 @@ async def buying(sale: Sale, base_url: str, settings: CommonSettings) -> AsyncIt
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def open_sale(redis: aioredis.Redis, prefix: str, event_id: str, seats: int) -> Sale:
+async def open_sale(redis: RedisClient, prefix: str, event_id: str, seats: int) -> Sale:
     seat_ids = [f"S-{n}" for n in range(1, seats + 1)]
     await redis.hset(SaleKeys(prefix, event_id).seats, mapping=dict.fromkeys(seat_ids, "free"))
     return Sale(event_id, seat_ids)
@@ -84,11 +84,19 @@ async def open_sale(redis: aioredis.Redis, prefix: str, event_id: str, seats: in
 
 @dataclass
 class Audit:
-    """The platform's state once it has settled, and everything in it that breaks a promise."""
+    """The platform's state once it has settled: what in it breaks a promise (a seat sold twice,
+    an accepted reservation lost or unfinished, a payment kept for nothing), and where Redis's
+    seats disagree with MySQL's tickets (`drift`: the seat map is wrong, no sale is)."""
 
+    sale: Sale
     reservations: dict[str, str]
     payments: dict[str, str]
-    problems: list[str]
+    broken: list[str]
+    drift: list[str]
+
+    @property
+    def problems(self) -> list[str]:
+        return self.broken + self.drift
 
     @property
     def statuses(self) -> Counter[str]:
@@ -96,7 +104,7 @@ class Audit:
 
 
 async def audit(
-    engine: AsyncEngine, redis: aioredis.Redis, prefix: str, sale: Sale, payments: bool = True
+    engine: AsyncEngine, redis: RedisClient, prefix: str, sale: Sale, payments: bool = True
 ) -> Audit:
     """`payments=False` when the payment outcomes were played by the test, not charged."""
     async with engine.connect() as conn:
@@ -128,18 +136,18 @@ async def audit(
             problems.append(f"reservation {reservation_id} {status} but its payment was kept")
         if paid == "PENDING":
             problems.append(f"payment of {reservation_id} left PENDING")
-    problems += [
+    if unsent:
+        problems.append(f"{unsent} outbox messages never sent")
+    drift = [
         f"ticket for {seat} of {owner} but Redis says {seats.get(seat)}"
         for seat, owner in tickets
         if seats.get(seat) != f"sold:{owner}"
     ]
     sold_in_redis = {s for s, state in seats.items() if state.startswith("sold:")}
-    problems += [
+    drift += [
         f"seat {s} sold in Redis without a ticket" for s in sold_in_redis - {s for s, _ in tickets}
     ]
-    if unsent:
-        problems.append(f"{unsent} outbox messages never sent")
-    return Audit(reservations, charged, problems)
+    return Audit(sale, reservations, charged, problems, drift)
 
 
 async def settled(engine: AsyncEngine, ladder: DelayQueue, within: float) -> None:

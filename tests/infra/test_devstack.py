@@ -1,13 +1,17 @@
-"""The local stack's command fails with one clear sentence when something is missing or taken."""
+"""The local stack's command: it fails with one clear sentence when something is missing or taken,
+and runs a Redis Cluster for the settings when asked."""
 
+import asyncio
 import socket
 from pathlib import Path
 
 import pytest
+from ticketing.common.redis_client import connect_redis
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import TopicFamily
 from ticketing_dev.cli import main
 from ticketing_dev.ports import free_port
+from ticketing_dev.redis_cluster import ClusterPorts, RedisClusterServers
 from ticketing_dev.servers import KafkaServer, MissingPrerequisite
 from ticketing_dev.stack import LocalStack, StackPorts
 
@@ -51,13 +55,51 @@ def test_a_three_broker_stack_points_services_at_all_three_with_three_copies_of_
 
 
 def test_a_second_stack_runs_beside_the_first(stack: LocalStack, tmp_path: Path) -> None:
+    """The second with a Redis Cluster, as `./dev up --redis-cluster` starts one: the settings
+    it hands out point at the cluster."""
     run_dir = tmp_path / "second"
-    second = LocalStack(run_dir, type(stack.ports).from_env())
+    second = LocalStack(run_dir, type(stack.ports).from_env(), with_redis_cluster=True)
     second.start()
     try:
         assert second.redis.ping() and second.mariadb.select_one() and second.kafka.metadata()
         assert stack.redis.ping()
         assert set(vars(second.ports).values()).isdisjoint(vars(stack.ports).values())
+        env = second.env()
+        assert env["TICKETING_REDIS_CLUSTER"] == "true"
+        settings = CommonSettings(redis_url=env["TICKETING_REDIS_URL"], redis_cluster=True)
+        assert asyncio.run(_round_trip(settings)) == b"held"
     finally:
         second.stop()
     assert not second.redis.process.running()
+    assert second.redis_cluster is not None and not second.redis_cluster.running()
+
+
+async def _round_trip(settings: CommonSettings) -> bytes | None:
+    """A write and a read through the services' own client, on the cluster."""
+    client = connect_redis(settings)
+    try:
+        await client.set("tk:{sale}:probe", "held")
+        value: bytes | None = await client.get("tk:{sale}:probe")
+        return value
+    finally:
+        await client.aclose()
+
+
+def test_a_redis_cluster_started_again_on_its_run_dir_rejoins_with_its_data(
+    tmp_path: Path,
+) -> None:
+    ports = ClusterPorts.kept_in(tmp_path / "ports.json")
+    first = RedisClusterServers(tmp_path, ports)
+    first.start()
+    try:
+        with first.primary_of("tk:{sale}:probe").client() as client:
+            client.set("tk:{sale}:probe", "kept")
+    finally:
+        first.stop()
+    again = RedisClusterServers(tmp_path, ClusterPorts.kept_in(tmp_path / "ports.json"))
+    again.start()
+    try:
+        with again.primary_of("tk:{sale}:probe").client() as client:
+            assert client.get("tk:{sale}:probe") == b"kept"
+    finally:
+        again.stop()

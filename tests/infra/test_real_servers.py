@@ -4,12 +4,15 @@ import asyncio
 import uuid
 
 import asyncmy
+import pytest
+import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy.engine import make_url
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import TopicFamily, Topics
+from ticketing_dev.redis_cluster import RedisClusterServers, node_info
 
 CLAIM_IF_FREE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -92,3 +95,24 @@ async def test_kafka_delivers_to_one_consumer_group_member(settings: CommonSetti
         await consumer.stop()
     assert sorted(received) == sorted(sent)
     assert sum(offset or 0 for offset in committed.values()) == len(sent)
+
+
+def test_redis_cluster_has_three_primaries_each_replicated_and_refuses_cross_slot(
+    redis_cluster: RedisClusterServers, test_id: str
+) -> None:
+    replicas_of: dict[str, int] = {}
+    for node in redis_cluster.nodes:
+        assert node_info(node, "cluster")["cluster_state"] == "ok"
+        replication = node_info(node, "replication")
+        if replication["role"] == "slave":
+            assert replication["master_link_status"] == "up"
+            replicas_of[replication["master_port"]] = (
+                replicas_of.get(replication["master_port"], 0) + 1
+            )
+    assert sorted(replicas_of.values()) == [1, 1, 1]
+    primary = redis_cluster.primary_of(f"t{test_id}:{{a}}")
+    with (
+        primary.client() as client,
+        pytest.raises(redis.ResponseError, match="don't hash to the same slot"),
+    ):
+        client.mset({f"t{test_id}:{{a}}": 1, f"t{test_id}:{{b}}": 2})

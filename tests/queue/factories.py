@@ -31,6 +31,7 @@ def make_sale(event_id: str = "spring-concert", **overrides: object) -> SaleConf
 def make_queue_settings(common: CommonSettings, **overrides: object) -> QueueSettings:
     fields: dict[str, object] = {
         "redis_url": common.redis_url,
+        "redis_cluster": common.redis_cluster,
         "redis_key_prefix": common.redis_key_prefix,
         "queue_admission_tick_seconds": 0.05,
         "queue_push_interval_seconds": 0.2,

@@ -40,9 +40,14 @@ def _up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    stack = LocalStack(args.run_dir, _ports(args), args.kafka_brokers)
+    stack = LocalStack(
+        args.run_dir, _ports(args), args.kafka_brokers, with_redis_cluster=args.redis_cluster
+    )
     stack.start()
     print(f"Redis    {stack.redis.url}")
+    if stack.redis_cluster is not None:
+        nodes = ", ".join(str(node.port) for node in stack.redis_cluster.nodes)
+        print(f"Redis Cluster {stack.redis_cluster.url}  (nodes on {nodes}; the settings use it)")
     print(
         f"MariaDB  {stack.mariadb.url}  (user and password as shown; socket {stack.mariadb.socket})"
     )
@@ -93,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="one broker that is its own controller, or a three-node KRaft cluster whose first "
         "node takes the Kafka ports and the others free ones (topics then get 3 replicas, 2 in sync)",
+    )
+    up.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="also start a Redis Cluster (3 primaries, a replica each) on free ports, and point "
+        "the settings at it (TICKETING_REDIS_CLUSTER=true)",
     )
     up.set_defaults(handler=_up)
     commands.add_parser("down", help="stop the servers that 'up' started").set_defaults(

@@ -31,7 +31,7 @@ class MissingPrerequisite(RuntimeError):
     """Something the local stack needs is not installed; the message says how to install it."""
 
 
-def _require_binary(name: str, hint: str) -> str:
+def require_binary(name: str, hint: str) -> str:
     path = shutil.which(name) or next(
         (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name) if p.exists()), None
     )
@@ -47,14 +47,19 @@ def _run_as_root_flag() -> list[str]:
 
 @dataclass
 class RedisServer:
+    """Debian's redis-server; `name` tells apart the nodes of a cluster (ticketing_dev.redis_cluster),
+    which also pass their cluster settings in `extra_args`."""
+
     run_dir: Path
     port: int
+    name: str = "redis"
+    extra_args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        self.data_dir = self.run_dir / "redis"
-        binary = _require_binary("redis-server", "run scripts/install/debian.sh")
+        self.data_dir = self.run_dir / self.name
+        binary = require_binary("redis-server", "run scripts/install/debian.sh")
         self.process = ManagedProcess(
-            "redis",
+            self.name,
             [
                 binary,
                 "--bind",
@@ -71,8 +76,9 @@ class RedisServer:
                 "everysec",
                 "--protected-mode",
                 "no",
+                *self.extra_args,
             ],
-            self.run_dir / "logs" / "redis.log",
+            self.run_dir / "logs" / f"{self.name}.log",
         )
 
     @property
@@ -83,12 +89,13 @@ class RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process.start()
 
+    def client(self) -> redis.Redis:
+        """A synchronous client of this one server, for the dev tooling's own checks."""
+        return redis.Redis(port=self.port, socket_timeout=1)
+
     def ping(self) -> bool:
-        client = redis.Redis(port=self.port, socket_timeout=1)
-        try:
+        with self.client() as client:
             return bool(client.ping())
-        finally:
-            client.close()
 
     def wait_ready(self, timeout: float = 20) -> None:
         self.process.wait_ready(self.ping, timeout)
@@ -104,8 +111,8 @@ class MariaDBServer:
         self.socket = self.run_dir / "mariadb.sock"
         # Its own temporary directory: concurrent stacks sharing /tmp broke each other's bootstrap.
         self.tmp_dir = self.run_dir / "mariadb-tmp"
-        self._daemon = _require_binary("mariadbd", "run scripts/install/debian.sh")
-        self._install_db = _require_binary("mariadb-install-db", "run scripts/install/debian.sh")
+        self._daemon = require_binary("mariadbd", "run scripts/install/debian.sh")
+        self._install_db = require_binary("mariadb-install-db", "run scripts/install/debian.sh")
         self.process = ManagedProcess(
             "mariadb",
             [
@@ -208,7 +215,7 @@ def _kafka_cluster_id() -> str:
 
 
 def _java() -> str:
-    return _require_binary("java", "Kafka needs Java 17+: apt-get install openjdk-17-jre-headless")
+    return require_binary("java", "Kafka needs Java 17+: apt-get install openjdk-17-jre-headless")
 
 
 def kafka_classpath() -> str:

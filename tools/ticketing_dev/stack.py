@@ -11,6 +11,7 @@ from pathlib import Path
 from ticketing_dev.kafka_trio import KafkaTrio
 from ticketing_dev.ports import ensure_free, free_port
 from ticketing_dev.process import ManagedProcess
+from ticketing_dev.redis_cluster import ClusterPorts, RedisClusterServers
 from ticketing_dev.servers import KafkaServer, MariaDBServer, RedisServer
 
 
@@ -41,14 +42,17 @@ class StackPorts:
 class LocalStack:
     """Redis, MariaDB and Kafka: one broker that is its own controller, or with
     `kafka_brokers=3` a three-node cluster whose first node takes the Kafka ports and the
-    other two free ones."""
+    other two free ones. `with_redis_cluster`: a Redis Cluster on free ports as well, which
+    `env()` then points the services at (the single Redis still runs beside it)."""
 
     run_dir: Path
     ports: StackPorts
     kafka_brokers: int = 1
+    with_redis_cluster: bool = False
     redis: RedisServer = field(init=False)
     mariadb: MariaDBServer = field(init=False)
     kafka: KafkaServer | KafkaTrio = field(init=False)
+    redis_cluster: RedisClusterServers | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -63,6 +67,13 @@ class LocalStack:
                 [self.ports.kafka, *(free_port() for _ in others)],
                 [self.ports.kafka_controller, *(free_port() for _ in others)],
             )
+        self.redis_cluster = (
+            RedisClusterServers(
+                self.run_dir, ClusterPorts.kept_in(self.run_dir / "redis-cluster-ports.json")
+            )
+            if self.with_redis_cluster
+            else None
+        )
 
     @property
     def state_file(self) -> Path:
@@ -70,8 +81,14 @@ class LocalStack:
 
     def env(self) -> dict[str, str]:
         """The settings a service needs to reach these servers (see ticketing.common.settings)."""
+        redis = {"TICKETING_REDIS_URL": self.redis.url}
+        if self.redis_cluster is not None:
+            redis = {
+                "TICKETING_REDIS_URL": self.redis_cluster.url,
+                "TICKETING_REDIS_CLUSTER": "true",
+            }
         return {
-            "TICKETING_REDIS_URL": self.redis.url,
+            **redis,
             "TICKETING_DATABASE_URL": f"{self.mariadb.url}/ticketing",
             "TICKETING_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
             **self.kafka.topic_env(),
@@ -84,22 +101,27 @@ class LocalStack:
                 server.start()
             for server in servers:
                 server.wait_ready()
+            if self.redis_cluster is not None:
+                self.redis_cluster.start()
         except BaseException:
             self.stop()
             raise
         self.state_file.write_text(
             json.dumps(
-                {
-                    "pids": {p.name: p.pid for p in self.processes()},
-                    "env": self.env(),
-                },
+                {"pids": {p.name: p.pid for p in self.processes()}, "env": self.env()},
                 indent=2,
             )
         )
 
     def processes(self) -> list[ManagedProcess]:
-        """Every server process of the stack (Kafka's one or three)."""
-        return [self.redis.process, self.mariadb.process, *self.kafka.processes]
+        """Every server process of the stack (Kafka's one or three, the Redis Cluster's nodes)."""
+        nodes = self.redis_cluster.nodes if self.redis_cluster else []
+        return [
+            self.redis.process,
+            self.mariadb.process,
+            *self.kafka.processes,
+            *(node.process for node in nodes),
+        ]
 
     def stop(self) -> None:
         for process in self.processes():

@@ -109,6 +109,9 @@ pointed at; the schema cannot say "one of these two values" as clearly. */}}
 {{- if and (not .Values.redis.enabled) (not .Values.externalRedis.url) (not .Values.externalRedis.existingSecret) }}
 {{- fail "redis.enabled is false: set externalRedis.url or externalRedis.existingSecret to the Redis the services should use" }}
 {{- end }}
+{{- if and .Values.redis.enabled .Values.externalRedis.cluster }}
+{{- fail "externalRedis.cluster is true, but redis.enabled runs one Redis server in the release: set redis.enabled to false and point externalRedis at a node of the cluster" }}
+{{- end }}
 {{- if and (not .Values.mariadb.enabled) (not .Values.externalDatabase.existingSecret) }}
 {{- fail "mariadb.enabled is false: set externalDatabase.existingSecret to a Secret holding the database URL" }}
 {{- end }}
@@ -185,6 +188,10 @@ it calls hold its SHA-256. tests/charts/test_key_custody.py holds the chart to t
   valueFrom: {secretKeyRef: {name: {{ $root.Values.externalRedis.existingSecret }}, key: {{ $root.Values.externalRedis.existingSecretKey }}}}
 {{- else }}
   valueFrom: {configMapKeyRef: {name: {{ $config }}, key: redis-url}}
+{{- end }}
+{{- if $root.Values.externalRedis.cluster }}
+- name: TICKETING_REDIS_CLUSTER
+  value: "true"
 {{- end }}
 {{- end }}
 {{- if has "database" .values.backends }}

@@ -21,7 +21,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
@@ -30,6 +29,7 @@ from ticketing.common.dedup import ProcessedIds
 from ticketing.common.envelope import Envelope
 from ticketing.common.liveness import beat
 from ticketing.common.observability import message_context
+from ticketing.common.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class ConsumerRunner:
         topics: Sequence[str],
         handler: Handler,
         failure_handler: FailureHandler,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         redis_prefix: str,
         dedup_window_seconds: int,
         max_in_flight: int = 100,

@@ -19,8 +19,7 @@ than a window still find each other's ids.
 import time
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
-
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import processed_key
 
 
@@ -29,7 +28,7 @@ class ProcessedIds:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         prefix: str,
         group: str,
         window_seconds: int,

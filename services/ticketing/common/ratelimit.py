@@ -5,10 +5,10 @@ import math
 from dataclasses import dataclass
 from typing import Annotated
 
-import redis.asyncio as aioredis
 from fastapi import Depends, HTTPException, status
 from starlette.requests import HTTPConnection
 
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys
 
 # Counts one request; the first one of a window starts the window's expiry. Returns the window's
@@ -58,7 +58,7 @@ def seconds_to_wait(left_ms: int) -> int:
 class RateLimiter:
     """Counts requests against `RateRule`s on a Redis client; `RateLimiterDep` gives routes one."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, prefix: str) -> None:
         self._prefix = prefix
         # register_script keeps the SHA and falls back to EVAL once after a Redis restart.
         self._count = client.register_script(_COUNT)

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, cast
 
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,28 +16,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.db import make_engine
 from ticketing.common.http import ReadinessCheck, ServiceLifespan
+from ticketing.common.redis_client import RedisClient, connect_redis
+from ticketing.common.settings import CommonSettings
 from ticketing.migrations.schema import check_schema
-
-# Connections one process keeps to Redis, and how long a request waits for a free one.
-REDIS_POOL_SIZE = 200
-REDIS_POOL_WAIT_SECONDS = 5.0
 
 
 @asynccontextmanager
-async def open_redis(url: str) -> AsyncIterator[aioredis.Redis]:
-    """A connection pool; it connects on first use, so an absent server fails readiness, not startup.
-
-    The pool blocks for a free connection (up to a few seconds) instead of failing at once: a burst
-    of more requests than connections waits its turn rather than getting errors.
-    """
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=REDIS_POOL_SIZE,
-        timeout=REDIS_POOL_WAIT_SECONDS,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-    )
-    client = aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
+async def open_redis(settings: CommonSettings) -> AsyncIterator[RedisClient]:
+    """The process's Redis client (`ticketing.common.redis_client`), closed when the block ends."""
+    client = connect_redis(settings)
     try:
         yield client
     finally:
@@ -67,7 +53,7 @@ def database_lifespan(database_url: str, owned_by: Iterable[str]) -> ServiceLife
     return lifespan
 
 
-def redis_ready(client: aioredis.Redis) -> ReadinessCheck:
+def redis_ready(client: RedisClient) -> ReadinessCheck:
     async def ping() -> object:
         return await client.ping()
 
@@ -95,9 +81,9 @@ def kafka_ready(producer: AIOKafkaProducer) -> ReadinessCheck:
     return metadata
 
 
-async def get_redis(request: Request) -> aioredis.Redis:
+async def get_redis(request: Request) -> RedisClient:
     # async: FastAPI would run a plain function in its thread pool on every request.
-    return cast(aioredis.Redis, request.app.state.redis)
+    return cast(RedisClient, request.app.state.redis)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -105,5 +91,5 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+RedisDep = Annotated[RedisClient, Depends(get_redis)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 
-import redis.asyncio as aioredis
 from pydantic import BaseModel, Field, model_validator
 from redis.typing import EncodableT, FieldT
 
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys
 
 # The least time an admitted person is given to pick seats and hold them, on top of the wait
@@ -78,7 +78,7 @@ class SaleConfig(BaseModel):
         return self
 
 
-async def write_sale_config(client: aioredis.Redis, prefix: str, config: SaleConfig) -> None:
+async def write_sale_config(client: RedisClient, prefix: str, config: SaleConfig) -> None:
     """Replace the sale's configuration in one step."""
     key = SaleKeys(prefix, config.event_id).config
     fields: Mapping[FieldT, EncodableT] = {
@@ -90,7 +90,7 @@ async def write_sale_config(client: aioredis.Redis, prefix: str, config: SaleCon
         await pipe.execute()
 
 
-async def read_sale_config(client: aioredis.Redis, prefix: str, event_id: str) -> SaleConfig | None:
+async def read_sale_config(client: RedisClient, prefix: str, event_id: str) -> SaleConfig | None:
     """The sale's configuration, or None when the operator has not written one (or removed it)."""
     raw = await client.hgetall(SaleKeys(prefix, event_id).config)
     if not raw:
@@ -102,5 +102,5 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def delete_sale_config(client: aioredis.Redis, prefix: str, event_id: str) -> None:
+async def delete_sale_config(client: RedisClient, prefix: str, event_id: str) -> None:
     await client.delete(SaleKeys(prefix, event_id).config)

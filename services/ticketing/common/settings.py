@@ -65,6 +65,9 @@ class CommonSettings(BaseSettings):
 
     environment: Literal["local", "production"] = "local"
     redis_url: str = "redis://127.0.0.1:16379/0"
+    # true: TICKETING_REDIS_URL names any one node of a Redis Cluster, and the client follows the
+    # cluster's slots and failovers (ticketing.common.redis_client).
+    redis_cluster: bool = False
     database_url: str = "mysql+asyncmy://ticketing:ticketing-local@127.0.0.1:13306/ticketing"
     kafka_bootstrap: str = "127.0.0.1:19092"
 

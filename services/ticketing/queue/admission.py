@@ -11,10 +11,10 @@ import contextlib
 import logging
 import time
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ticketing.common.liveness import beat
+from ticketing.common.redis_client import RedisClient, connect_redis
 from ticketing.common.redis_keys import sale_config_pattern
 from ticketing.common.sale_config import Phase, SaleConfig, read_sale_config
 from ticketing.queue.metrics import QUEUE_ADMITTED, QUEUE_REMOVED
@@ -35,7 +35,7 @@ def is_admitting(config: SaleConfig, now: float) -> bool:
 
 
 class AdmissionWorker:
-    def __init__(self, client: aioredis.Redis, settings: QueueSettings) -> None:
+    def __init__(self, client: RedisClient, settings: QueueSettings) -> None:
         self.client = client
         self.settings = settings
         self._queues: dict[str, SaleQueue] = {}
@@ -117,7 +117,7 @@ class AdmissionWorker:
 async def run_worker() -> None:
     """`python -m ticketing queue-admission`: an admission worker replica."""
     settings = get_settings()
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = connect_redis(settings)
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await AdmissionWorker(client, settings).run()

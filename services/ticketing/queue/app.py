@@ -27,7 +27,7 @@ def create_app(settings: QueueSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Mapping[str, ReadinessCheck]]:
-        async with open_redis(settings.redis_url) as client:
+        async with open_redis(settings) as client:
             app.state.redis = client
             app.state.hub = hub = Hub(client, settings)
             app.state.joins = Joins(hub)

@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ticketing.common.liveness import beat
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.sale_config import SaleConfig, read_sale_config
 from ticketing.queue.coalesce import Coalescer
 from ticketing.queue.metrics import QUEUE_ACTIVE, QUEUE_ADMISSION_RATE, QUEUE_WAITING
@@ -87,7 +87,7 @@ class SaleView:
 
 
 class Hub:
-    def __init__(self, client: aioredis.Redis, settings: QueueSettings) -> None:
+    def __init__(self, client: RedisClient, settings: QueueSettings) -> None:
         self.client = client
         self.settings = settings
         self._views: dict[str, SaleView] = {}

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from ticketing.common.ratelimit import RateRule, seconds_to_wait
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.sale_config import SaleConfig
 from ticketing.common.settings import CommonSettings
@@ -93,7 +93,7 @@ def _place(state: bytes | str, ticket: bytes | str) -> Place:
 
 
 class SaleQueue:
-    def __init__(self, client: aioredis.Redis, prefix: str, event_id: str) -> None:
+    def __init__(self, client: RedisClient, prefix: str, event_id: str) -> None:
         self.client = client
         self.keys = SaleKeys(prefix, event_id)
         self.event_id = event_id

@@ -10,11 +10,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from ticketing.common.errors import PermanentError, TemporaryError
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys
 
 FREE = "free"
@@ -170,7 +170,7 @@ class ExpiredHold:
 
 
 class SeatHolds:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._prefix = prefix
         self._hold = redis.register_script(HOLD)
         self._release = redis.register_script(RELEASE)

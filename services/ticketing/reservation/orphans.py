@@ -16,12 +16,12 @@ RELEASE frees only seats still `held:<that reservation>`, so a seat sold meanwhi
 
 import logging
 
-import redis.asyncio as aioredis
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import held_sales_key
 from ticketing.common.sqltypes import utcnow
 from ticketing.reservation.holds import ExpiredHold, SeatHolds
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class OrphanReaper:
-    def __init__(self, engine: AsyncEngine, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, engine: AsyncEngine, redis: RedisClient, prefix: str) -> None:
         self._engine = engine
         self._redis = redis
         self._prefix = prefix

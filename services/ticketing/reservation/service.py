@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -22,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.errors import PermanentError, TemporaryError
 from ticketing.common.ratelimit import RateLimiter
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys, held_sales_key
 from ticketing.common.sale_config import DEFAULT_MAX_SEATS_PER_BUYER, read_sale_config
 from ticketing.common.sqltypes import utcnow
@@ -60,7 +60,7 @@ class ReservationService:
     def __init__(
         self,
         engine: AsyncEngine,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         settings: ReservationSettings,
         clock: Clock = utcnow,
     ) -> None:

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import RetryKeys
 from ticketing.common.topics import Topics
 from ticketing.retry.headers import Headers, RetryState, as_replay, decode
@@ -66,7 +66,7 @@ class DeadLetters:
     def __init__(
         self,
         bootstrap: str,
-        client: aioredis.Redis,
+        client: RedisClient,
         redis_key_prefix: str,
         topics: Topics,
         topic: str,

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import orjson
-import redis.asyncio as aioredis
 
 from ticketing.common.kafka import make_producer
+from ticketing.common.redis_client import connect_redis
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import Topics
 from ticketing.retry.deadletters import DeadLetter, DeadLetters, Selection
@@ -120,7 +120,7 @@ def _print(line: dict[str, object]) -> None:
 
 
 async def run(args: argparse.Namespace, settings: CommonSettings) -> int:
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = connect_redis(settings)
     letters = DeadLetters(
         settings.kafka_bootstrap,
         client,

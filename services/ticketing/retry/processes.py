@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ticketing.common import liveness
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.liveness import Heartbeats
+from ticketing.common.redis_client import connect_redis
 from ticketing.common.topics import Topics
 from ticketing.retry.consumer import make_retry_consumer, run_retry_consumer
 from ticketing.retry.policy import ladder_topics
@@ -109,7 +109,7 @@ async def retry_consumer() -> None:
     settings = get_settings()
     stop = _stop_on_signals()
     topics = await _prepare(settings)
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = connect_redis(settings)
     consumer = make_retry_consumer(settings.kafka_bootstrap, topics)
     await consumer.start()
     try:
@@ -128,7 +128,7 @@ async def retry_worker() -> None:
     settings = get_settings()
     stop = _stop_on_signals()
     await _prepare(settings)
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = connect_redis(settings)
     producer = make_producer(settings.kafka_bootstrap, "retry-worker")
     await producer.start()
     try:

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
-import redis.asyncio as aioredis
 
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import RetryKeys
 from ticketing.retry.headers import Headers
 
@@ -100,7 +100,7 @@ class TopicBacklog:
 
 
 class DelayQueue:
-    def __init__(self, client: aioredis.Redis, redis_key_prefix: str) -> None:
+    def __init__(self, client: RedisClient, redis_key_prefix: str) -> None:
         self._redis = client
         self._keys = RetryKeys(redis_key_prefix)
         self._park = client.register_script(PARK)

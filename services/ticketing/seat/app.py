@@ -24,7 +24,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[Mapping[str, ReadinessCheck]]:
         async with (
             open_database(settings.database_url) as engine,
-            open_redis(settings.redis_url) as redis,
+            open_redis(settings) as redis,
             httpx.AsyncClient(
                 base_url=settings.event_service_url, transport=event_transport, timeout=5.0
             ) as event_client,

@@ -3,10 +3,10 @@
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ticketing.common.errors import TemporaryError
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys
 
 FREE = "free"
@@ -26,7 +26,7 @@ def _seat_store() -> Iterator[None]:
         raise SeatStoreUnavailable("seat store unavailable") from exc
 
 
-async def load_free_seats(redis: aioredis.Redis, keys: SaleKeys, seat_ids: Sequence[str]) -> int:
+async def load_free_seats(redis: RedisClient, keys: SaleKeys, seat_ids: Sequence[str]) -> int:
     """Add the seats the sale does not have yet as free; a held or sold seat keeps its state.
 
     Returns how many seats were added, so loading twice reports 0 the second time.
@@ -41,7 +41,7 @@ async def load_free_seats(redis: aioredis.Redis, keys: SaleKeys, seat_ids: Seque
     return added
 
 
-async def seat_states(redis: aioredis.Redis, keys: SaleKeys) -> dict[str, str]:
+async def seat_states(redis: RedisClient, keys: SaleKeys) -> dict[str, str]:
     """Seat id -> `free`, `held`, or `sold` (the reservation id is not shown to anyone)."""
     with _seat_store():
         raw = await redis.hgetall(keys.seats)

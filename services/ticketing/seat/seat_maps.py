@@ -15,10 +15,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import orjson
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.seat.inventory import seat_states
 from ticketing.seat.layout import seat_map
@@ -74,7 +74,7 @@ def _status(event_id: str, sale: SaleSeatMap, states: dict[str, str]) -> SeatSta
 @dataclass
 class SeatMaps:
     engine: AsyncEngine
-    redis: aioredis.Redis
+    redis: RedisClient
     key_prefix: str
     # How old a served map may be, in seconds (TICKETING_SEAT_MAP_MAX_AGE_SECONDS).
     max_age: float
