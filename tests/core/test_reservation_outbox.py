@@ -8,6 +8,8 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.background import background
 from ticketing.common.consumer import ConsumerRunner
@@ -111,6 +113,50 @@ async def test_a_relay_whose_send_fails_gives_its_claim_back_at_once(
         await failing.stop()
         await working.stop()
 
+    [published] = await read_topic(settings.kafka_bootstrap, topics.reservation_requested, 1)
+    assert published.message_id == f"{reservation.id}:requested"
+
+
+async def test_a_batch_sent_while_the_database_refused_its_mark_is_marked_next_round_not_resent(
+    service: ReservationService,
+    engine: AsyncEngine,
+    redis_client: aioredis.Redis,
+    settings: CommonSettings,
+    topics: Topics,
+) -> None:
+    event = await make_sale(redis_client, settings.redis_key_prefix, seats=1)
+    reservation = await service.reserve("alice", event, ["A-1"])
+    # The database takes the claim but refuses to mark the row sent, as one that went away
+    # between the broker's ack and the mark would.
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE TRIGGER outbox_mark_refused BEFORE UPDATE ON reservation_outbox "
+                "FOR EACH ROW BEGIN IF NEW.sent_at IS NOT NULL THEN "
+                "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'database away'; END IF; END"
+            )
+        )
+    producer = make_producer(settings.kafka_bootstrap, "relay-mark-refused")
+    await producer.start()
+    try:
+        relay = OutboxRelay(
+            engine, producer, topics, asyncio.Event(), poll_seconds=0.1, claim_seconds=60
+        )
+        with pytest.raises(DBAPIError):
+            await relay.publish_pending()
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TRIGGER outbox_mark_refused"))
+        # Back: the row is marked without being claimed or sent again, long before its claim
+        # would lapse.
+        assert await relay.publish_pending() == 0
+    finally:
+        await producer.stop()
+
+    async with engine.connect() as conn:
+        unsent = await conn.scalar(
+            text("SELECT COUNT(*) FROM reservation_outbox WHERE sent_at IS NULL")
+        )
+    assert unsent == 0
     [published] = await read_topic(settings.kafka_bootstrap, topics.reservation_requested, 1)
     assert published.message_id == f"{reservation.id}:requested"
 

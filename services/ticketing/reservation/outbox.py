@@ -2,9 +2,10 @@
 the broker acknowledged them, so a crash anywhere re-sends rather than loses a message.
 
 A round holds no transaction and no connection while it waits for the broker: it claims a batch
-in one short transaction, sends with nothing open, and marks the batch sent in another. A relay
-that dies mid-send leaves its claim to lapse; the rows are then sent again (consumers skip a
-message id they have seen).
+in one short transaction, sends with nothing open, and marks the batch sent in another. A batch
+the broker took but the database would not mark (it was away) is marked first thing in the next
+round, not re-sent when its claim lapses. A relay that dies mid-send leaves its claim to lapse;
+the rows are then sent again (consumers skip a message id they have seen).
 """
 
 import asyncio
@@ -51,6 +52,8 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._claim = timedelta(seconds=claim_seconds)
         self._batch_size = batch_size
+        # Ids the broker acknowledged whose rows are not marked sent yet.
+        self._sent_unmarked: list[int] = []
 
     async def run(self) -> None:
         """Relay until cancelled; a failed round (broker or database down) is tried again."""
@@ -68,6 +71,9 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows in order; how many were sent."""
+        if self._sent_unmarked:
+            await self._mark(self._sent_unmarked, sent_at=utcnow())
+            self._sent_unmarked = []
         rows = await self._claim_batch()
         if not rows:
             return 0
@@ -84,7 +90,9 @@ class OutboxRelay:
             # Sent or not, the rows go back now, not when the claim lapses.
             await self._mark(ids, claimed_until=None)
             raise
+        self._sent_unmarked = ids
         await self._mark(ids, sent_at=utcnow())
+        self._sent_unmarked = []
         return len(rows)
 
     async def _claim_batch(self) -> Sequence[Row[int | None, str, str, bytes]]:
