@@ -14,6 +14,9 @@ from ticketing_dev.process import ManagedProcess
 # task; a retry process serves /metrics once its topics exist, and then only starts its loop.
 READY_PATHS = {"retry-consumer": "/metrics", "retry-worker": "/metrics"}
 
+# How long a service process may take to answer its probe: a minute on a loaded machine.
+STARTUP_SECONDS = 60.0
+
 
 def namespace_env(settings: CommonSettings) -> dict[str, str]:
     """One test's servers and namespaces, shared by every process of its platform."""
@@ -45,7 +48,7 @@ class ServiceProcess:
     def start(self) -> None:
         self.process.start()
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = STARTUP_SECONDS) -> None:
         """Until the process says it is ready (READY_PATHS); fails with its log if it died."""
 
         def ready() -> bool:

@@ -1,6 +1,7 @@
 """The service chassis every service is built on: probes, metrics, request ids, JSON logs, errors."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -29,6 +30,7 @@ from ticketing_dev.ports import free_port
 from ticketing_dev.stack import LocalStack
 
 from tests.core.conftest import Serve
+from tests.service_processes import STARTUP_SECONDS
 
 broken = APIRouter()
 
@@ -113,15 +115,14 @@ async def test_metrics_count_requests_per_route_template(
 
 
 async def _wait_healthy(client: httpx.AsyncClient, process: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         assert process.returncode is None, "the service exited while starting"
-        try:
+        with contextlib.suppress(httpx.TransportError):
             if (await client.get("/healthz")).status_code == 200:
                 return
-        except httpx.TransportError:
-            await asyncio.sleep(0.1)
-    raise AssertionError("the service never answered /healthz")
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the service never answered /healthz within {STARTUP_SECONDS:g}s")
 
 
 async def test_entry_point_serves_and_logs_json_lines_with_the_request_id(
