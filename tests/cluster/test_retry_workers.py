@@ -81,7 +81,8 @@ async def test_a_payment_outage_scales_the_retry_workers_up_and_back_and_upgrade
     assert seen["scaled up"]["replicas"] == 3
     assert seen["scaled up"]["backlog"] > 0, seen
     assert seen["scaled down"]["replicas"] == 2
-    assert seen["scaled down"]["reason"].startswith("scaled down"), seen
+    # The status's reason moves on to "steady" at the next tick, which a busy machine may see
+    # first; the Events keep each step.
     events = kind_cluster.get("events", "--field-selector", "reason=RetryWorkersScaled")["items"]
     assert {"2 -> 3", "3 -> 2"} <= {event["message"].split(":")[0] for event in events}
     assert sale.integrity.oversold == 0
