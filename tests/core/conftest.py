@@ -33,8 +33,19 @@ async def engine(migrated_database: str) -> AsyncIterator[AsyncEngine]:
         yield engine
 
 
+# The fixtures that create (and at teardown drop) the test's database.
+DATABASE_FIXTURES = ("database_url", "migrated_database", "engine")
+
+
 @pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
+async def serve(request: pytest.FixtureRequest) -> AsyncIterator[Serve]:
+    # A fixture set up first is torn down last: the database must come before `serve`, so that
+    # the apps stop before it is dropped (else their background loops meet a dropped database,
+    # and a query cut off there leaves its connection to the garbage collector).
+    names = request.fixturenames
+    database = [names.index(name) for name in DATABASE_FIXTURES if name in names]
+    if database and min(database) > names.index("serve"):
+        pytest.fail("name the database fixture before `serve`, so the apps stop before it drops")
     async with AsyncExitStack() as stack:
 
         async def start(app: FastAPI) -> httpx.AsyncClient:

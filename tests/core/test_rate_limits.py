@@ -22,7 +22,7 @@ def limiter(redis_client: aioredis.Redis, settings: CommonSettings) -> RateLimit
 
 @pytest.fixture
 async def reservations(
-    serve: Serve, migrated_database: str, settings: CommonSettings
+    migrated_database: str, serve: Serve, settings: CommonSettings
 ) -> httpx.AsyncClient:
     app = create_reservation_app(
         reservation_settings(settings, hold_rate_limit=HOLDS_ALLOWED, hold_rate_window_seconds=30)

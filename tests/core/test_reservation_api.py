@@ -35,7 +35,7 @@ def buyer_headers(settings: CommonSettings, user_id: str, event_id: str) -> dict
 
 
 async def test_admitted_buyer_holds_two_seats_pays_and_gets_them_sold(
-    serve: Serve, migrated_database: str, settings: CommonSettings, redis_client: aioredis.Redis
+    migrated_database: str, serve: Serve, settings: CommonSettings, redis_client: aioredis.Redis
 ) -> None:
     payments = await serve(create_payment_app(payment_settings(settings)))
     reservations = await serve(create_reservation_app(reservation_settings(settings)))

@@ -60,9 +60,9 @@ async def seats_on_sale(redis_client: aioredis.Redis, settings: CommonSettings) 
     ids=["user", "reservation"],
 )
 async def test_a_number_out_of_range_is_a_422_naming_the_field(
+    migrated_database: str,
     serve: Serve,
     settings: CommonSettings,
-    migrated_database: str,
     seats_on_sale: None,
     service: str,
     path: str,
@@ -125,9 +125,9 @@ def routes(app: FastAPI) -> list[tuple[str, str, list[str]]]:
 @pytest.fixture(params=list(APPS))
 async def service_app(
     request: pytest.FixtureRequest,
+    migrated_database: str,
     serve: Serve,
     settings: CommonSettings,
-    migrated_database: str,
     seats_on_sale: None,
 ) -> tuple[httpx.AsyncClient, list[tuple[str, str, list[str]]]]:
     """One service's app, served, with its routes."""
@@ -161,7 +161,7 @@ async def test_arbitrary_json_to_any_route_never_gets_a_5xx(
 
 
 async def test_the_policy_lets_ordinary_numbers_and_other_bodies_through(
-    serve: Serve, settings: CommonSettings, migrated_database: str
+    migrated_database: str, serve: Serve, settings: CommonSettings
 ) -> None:
     client = await serve(APPS["user"](settings))
 

@@ -47,7 +47,7 @@ FORGED = list(forged_access_tokens(CommonSettings()))
 
 @pytest.mark.parametrize("kind", FORGED)
 async def test_forged_or_expired_login_token_is_refused_with_401_and_a_reason(
-    kind: str, serve: Serve, settings: CommonSettings, migrated_database: str
+    kind: str, migrated_database: str, serve: Serve, settings: CommonSettings
 ) -> None:
     events = await serve(APPS["event"](settings))
     token, reason = forged_access_tokens(settings)[kind]
@@ -60,7 +60,7 @@ async def test_forged_or_expired_login_token_is_refused_with_401_and_a_reason(
 
 
 async def test_a_login_token_accepted_before_is_refused_once_it_has_expired(
-    serve: Serve, settings: CommonSettings, migrated_database: str
+    migrated_database: str, serve: Serve, settings: CommonSettings
 ) -> None:
     events = await serve(APPS["event"](settings))
     short = settings.model_copy(update={"jwt_ttl_seconds": 2})
@@ -90,7 +90,7 @@ ADMIN_ROUTES = [
 
 @pytest.fixture
 async def clients(
-    serve: Serve, settings: CommonSettings, migrated_database: str
+    migrated_database: str, serve: Serve, settings: CommonSettings
 ) -> dict[str, httpx.AsyncClient]:
     return {name: await serve(APPS[name](settings)) for name in ("event", "seat", "payment")}
 
@@ -211,7 +211,7 @@ async def test_genuine_admission_for_this_sale_gets_past_the_door(
 
 
 async def test_password_is_stored_as_an_argon2id_hash_only(
-    serve: Serve, settings: CommonSettings, migrated_database: str
+    migrated_database: str, serve: Serve, settings: CommonSettings
 ) -> None:
     users = await serve(APPS["user"](settings))
     await sign_up_and_log_in(users, email="hashed@example.org")
@@ -237,7 +237,7 @@ OVERSIZED = 8 * 1024 * 1024
     [("user", "/users"), ("user", "/auth/login"), ("event", "/events"), ("seat", "/venues")],
 )
 async def test_oversized_body_is_refused_with_413_or_422_not_500(
-    service: str, path: str, serve: Serve, settings: CommonSettings, migrated_database: str
+    service: str, path: str, migrated_database: str, serve: Serve, settings: CommonSettings
 ) -> None:
     client = await serve(APPS[service](settings))
     admin = bearer(issue_access_token(settings, Principal("root", "root@example.org", ("admin",))))
@@ -270,7 +270,7 @@ def json_log_lines() -> Iterator[list[str]]:
 
 
 async def test_login_and_token_checks_never_log_a_password_token_or_secret(
-    serve: Serve, settings: CommonSettings, migrated_database: str, json_log_lines: list[str]
+    migrated_database: str, serve: Serve, settings: CommonSettings, json_log_lines: list[str]
 ) -> None:
     users = await serve(APPS["user"](settings))
     token = await sign_up_and_log_in(users, email="quiet@example.org")
