@@ -160,7 +160,7 @@ class ConsumerRunner:
         try:
             # Inside the try: a service stopped while the consumer is still joining its group
             # must close it too, or its connections leak.
-            await consumer.start()
+            await _start_to_the_end(consumer)
             committer = asyncio.create_task(self._commit_forever(consumer))
             while True:
                 beat()
@@ -256,3 +256,21 @@ class ConsumerRunner:
             return
         for _, progress, offset in due:
             progress.committed(offset)
+
+
+async def _start_to_the_end(consumer: AIOKafkaConsumer) -> None:
+    """`consumer.start()`, carried to its end even when the caller is cancelled meanwhile.
+
+    aiokafka's bootstrap, cancelled between opening its first connection and closing it, leaves
+    that connection open for the garbage collector (found in tests that stop a service a moment
+    after starting it). So a stop that arrives during the start waits for the start, which is
+    bounded by the client's request timeout, and the caller then stops the consumer.
+    """
+    starting = asyncio.ensure_future(consumer.start())
+    try:
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        await asyncio.wait([starting])
+        if not starting.cancelled():
+            starting.exception()  # retrieved: the stop that follows is what matters now
+        raise
