@@ -119,6 +119,37 @@ async def test_an_existing_topic_with_fewer_partitions_is_left_as_it_is_and_repo
     assert shortfall == 1
 
 
+async def test_an_existing_topic_with_another_min_insync_replicas_is_left_as_it_is_and_reported(
+    settings: CommonSettings, admin: AIOKafkaAdminClient
+) -> None:
+    topics = Topics(settings.kafka_topic_prefix)
+    strict, unset = topics.reservation_paid, topics.reservation_requested
+    # Set on the topic by someone else (acks=all then needs two copies in sync), or left to the
+    # broker's default (1 here).
+    await ensure_topics(
+        settings.kafka_bootstrap,
+        {
+            strict: TopicSpec(TopicFamily.MAIN, 1, 1, min_insync_replicas=2),
+            unset: TopicSpec(TopicFamily.MAIN, 1, 1),
+        },
+    )
+    settings = with_topics(settings, kafka_main_partitions=1, kafka_main_min_insync_replicas=1)
+
+    differences = await ensure_topics(
+        settings.kafka_bootstrap,
+        settings.topic_specs(dict.fromkeys([strict, unset], TopicFamily.MAIN)),
+    )
+
+    assert [(d.topic, d.setting, d.existing, d.configured) for d in differences] == [
+        (strict, "TICKETING_KAFKA_MAIN_MIN_INSYNC_REPLICAS", 2, 1)
+    ]
+    assert await min_insync(admin, strict) == ("2", TOPIC_CONFIG)
+    assert str(differences[0]) == (
+        f"topic {strict} exists with min insync replicas 2 but "
+        "TICKETING_KAFKA_MAIN_MIN_INSYNC_REPLICAS is 1: left as it is"
+    )
+
+
 async def test_more_copies_than_the_cluster_has_brokers_is_refused_naming_the_setting(
     settings: CommonSettings, admin: AIOKafkaAdminClient
 ) -> None:

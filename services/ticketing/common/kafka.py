@@ -7,6 +7,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from prometheus_client import Gauge
 
@@ -17,8 +18,9 @@ log = logging.getLogger(__name__)
 
 TOPIC_SHORTFALL = Gauge(
     "ticketing_kafka_topic_shortfall",
-    "1 for a topic that exists with fewer partitions or another replication factor than "
-    "configured (it is left as it is: the WARNING log says what differs).",
+    "1 for a topic that exists with fewer partitions, another replication factor or another "
+    "min.insync.replicas than configured (it is left as it is: the WARNING log says what "
+    "differs).",
     ["topic", "setting"],
 )
 
@@ -33,7 +35,7 @@ class TopicDifference:
 
     topic: str
     family: TopicFamily
-    # "partitions" or "replication_factor"
+    # "partitions", "replication_factor" or "min_insync_replicas"
     field: str
     existing: int
     configured: int
@@ -100,6 +102,7 @@ async def ensure_topics(bootstrap: str, specs: Mapping[str, TopicSpec]) -> list[
                     )
         present = [name for name in specs if name in existing]
         differences = _compare(await admin.describe_topics(present), specs) if present else []
+        differences += await _compare_min_insync(admin, present, specs)
     finally:
         await admin.close()
     for difference in differences:
@@ -129,6 +132,40 @@ def _compare(
             differences.append(
                 TopicDifference(
                     name, spec.family, "replication_factor", replicas, spec.replication_factor
+                )
+            )
+    return differences
+
+
+MIN_INSYNC = "min.insync.replicas"
+
+
+async def _compare_min_insync(
+    admin: AIOKafkaAdminClient, present: list[str], specs: Mapping[str, TopicSpec]
+) -> list[TopicDifference]:
+    """The existing topics whose min.insync.replicas (set on the topic or the broker's default)
+    is not the configured one; topics configured without one are not compared."""
+    wanted = [name for name in present if specs[name].min_insync_replicas is not None]
+    if not wanted:
+        return []
+    resources = [
+        ConfigResource(ConfigResourceType.TOPIC, name, {MIN_INSYNC: None}) for name in wanted
+    ]
+    existing: dict[str, int] = {}
+    for response in await admin.describe_configs(resources):
+        # Each resource: (error code, message, type, name, entries); each entry starts with
+        # (name, value).
+        for error_code, _, _, topic, entries in response.resources:
+            values = [value for key, value, *_ in entries if key == MIN_INSYNC]
+            if not error_code and values and values[0] is not None:
+                existing[topic] = int(values[0])
+    differences = []
+    for name in wanted:
+        configured = specs[name].min_insync_replicas
+        if name in existing and configured is not None and existing[name] != configured:
+            differences.append(
+                TopicDifference(
+                    name, specs[name].family, "min_insync_replicas", existing[name], configured
                 )
             )
     return differences
