@@ -6,19 +6,21 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from starlette.types import ASGIApp
+from ticketing.__main__ import SERVER_OPTIONS
 from ticketing_dev.ports import free_port
 
 
 @asynccontextmanager
 async def serving(app: ASGIApp) -> AsyncIterator[str]:
-    """The app's base URL once its lifespan has run and it listens; stopped on exit."""
+    """The app's base URL once its lifespan has run and it listens, served as `python -m
+    ticketing` serves it; stopped on exit."""
     port = free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
-        log_config=None,
         lifespan="on",
+        **SERVER_OPTIONS,  # type: ignore[arg-type]
         # A browser may keep a socket open past the test; shutdown must not wait for it forever.
         timeout_graceful_shutdown=5,
     )

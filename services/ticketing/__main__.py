@@ -136,21 +136,24 @@ def main(argv: list[str] | None = None) -> None:
         _run_worker(WORKERS[args.command]())
 
 
+# How uvicorn serves every HTTP app (tests serve apps in-process with the same).
+SERVER_OPTIONS: dict[str, object] = {
+    "log_config": None,  # keep the JSON logging configured in main
+    "access_log": False,  # the chassis writes one access line per request itself
+    "proxy_headers": True,
+    # The waiting room's sockets carry a status of a few hundred bytes every second:
+    # compressing it would give each socket its own zlib context (about 40 KiB, twice
+    # the rest of the socket) and every message a deflate, so browsers' offer is declined.
+    "ws_per_message_deflate": False,
+    # wsproto rather than uvicorn's default (websockets' sans-I/O protocol): an open socket
+    # holds about 10 KiB less for the same CPU a message (loadtest.bench_sockets).
+    "ws": "wsproto",
+}
+
+
 def serve(app_factory: Callable[[], "Starlette"], host: str, port: int) -> None:
     """Serve an HTTP app as every service is served (the join benchmark's bare endpoint too)."""
-    uvicorn.run(
-        app_factory,
-        factory=True,
-        host=host,
-        port=port,
-        log_config=None,  # keep the JSON logging configured in main
-        access_log=False,  # the chassis writes one access line per request itself
-        proxy_headers=True,
-        # The waiting room's sockets carry a status of a few hundred bytes every second:
-        # compressing it would give each socket its own zlib context (about 40 KiB, twice
-        # the rest of the socket) and every message a deflate, so browsers' offer is declined.
-        ws_per_message_deflate=False,
-    )
+    uvicorn.run(app_factory, factory=True, host=host, port=port, **SERVER_OPTIONS)  # type: ignore[arg-type]
 
 
 def _run_worker(function: Callable[[], object]) -> None:

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from contextvars import ContextVar
 
 import redis.exceptions
 import sqlalchemy.exc
@@ -59,9 +58,11 @@ def create_app(
     lifespan: ServiceLifespan,
     routers: Iterable[APIRouter],
     description: str = "",
+    app_class: type[FastAPI] = FastAPI,
 ) -> FastAPI:
     """A service's app; `settings` is reachable from handlers as `request.app.state.settings`,
-    the token verifiers as `request.app.state.tokens`."""
+    the token verifiers as `request.app.state.tokens`. `app_class` is FastAPI or a subclass that
+    serves some scopes itself (the queue's waiting socket)."""
 
     @asynccontextmanager
     async def chassis_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,7 +79,9 @@ def create_app(
         finally:
             await app.state.tokens.aclose()
 
-    app = FastAPI(title=f"ticketing {service}", description=description, lifespan=chassis_lifespan)
+    app = app_class(
+        title=f"ticketing {service}", description=description, lifespan=chassis_lifespan
+    )
     app.state.settings = settings
     app.state.service = service
     app.state.tokens = Tokens.from_settings(settings)
@@ -89,7 +92,6 @@ def create_app(
     app.add_middleware(RequestBodyMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware, service=service)
     app.add_middleware(HandshakeRefusalMiddleware)
-    logging.getLogger("uvicorn.error").addFilter(_REFUSED_HANDSHAKE_FILTER)
     app.add_exception_handler(TemporaryError, _temporarily_unavailable)
     for error_class in _UNAVAILABLE_DEPENDENCIES:
         app.add_exception_handler(error_class, _temporarily_unavailable)
@@ -355,18 +357,9 @@ def _number_error(loc: tuple[str | int, ...], found: str) -> dict[str, object]:
     }
 
 
-# Set in the task of a WebSocket connection whose handshake the app answered with an HTTP
-# response (a 401, 404, 409 or 429 in place of the upgrade).
-_handshake_refused: ContextVar[bool] = ContextVar("handshake_refused", default=False)
-
-
 class HandshakeRefusalMiddleware:
-    """Logs a WebSocket handshake the app refused with an HTTP response, once, at INFO.
-
-    uvicorn's WebSocket protocol (websockets-sansio in uvicorn 0.54) logs such a refusal as an
-    ERROR, "ASGI callable returned without completing handshake", although the client got the
-    app's answer; `_RefusedHandshakeFilter` drops that line for connections marked here.
-    """
+    """Logs a WebSocket handshake the app refused with an HTTP response (a 401, 404, 409 or 429
+    in place of the upgrade), once, at INFO."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -378,28 +371,18 @@ class HandshakeRefusalMiddleware:
 
         async def watching_send(message: Message) -> None:
             if message["type"] == "websocket.http.response.start":
-                _handshake_refused.set(True)
-                log.info(
-                    "websocket handshake refused with %d",
-                    message["status"],
-                    extra={"path": scope["path"], "status": message["status"]},
-                )
+                log_refused_handshake(scope, message["status"])
             await send(message)
 
         await self.app(scope, receive, watching_send)
 
 
-class _RefusedHandshakeFilter(logging.Filter):
-    """Drops the server's "returned without completing handshake" for a refused handshake."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (
-            _handshake_refused.get()
-            and str(record.msg).startswith("ASGI callable returned without completing handshake")
-        )
-
-
-_REFUSED_HANDSHAKE_FILTER = _RefusedHandshakeFilter()
+def log_refused_handshake(scope: Scope, status: int) -> None:
+    log.info(
+        "websocket handshake refused with %d",
+        status,
+        extra={"path": scope["path"], "status": status},
+    )
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -207,7 +207,10 @@ class TokenVerifier:
             return cls(kind, source, settings.jwt_audience, settings.jwt_issuer)
         return cls(kind, source, ADMISSION_AUDIENCE, ADMISSION_ISSUER)
 
-    async def claims(self, token: str) -> dict[str, object]:
+    async def claims(self, token: str, *, remember: bool = True) -> dict[str, object]:
+        """The token's claims once verified. `remember=False` for a token checked once (a
+        waiting socket's, for its whole life): kept, it would hold memory for nothing and push
+        out tokens that are checked again."""
         if (seen := self._verified.get(token)) is not None:
             kid, claims = seen
             expires = claims["exp"]
@@ -220,6 +223,8 @@ class TokenVerifier:
                 raise TokenRejected("token signed by an unknown or retired key")
             return claims
         kid, claims = await self._verify(token)
+        if not remember:
+            return claims
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             del self._verified[next(iter(self._verified))]
         self._verified[token] = (kid, claims)
@@ -287,8 +292,8 @@ class Tokens:
             TokenVerifier.from_settings(settings, "admission"),
         )
 
-    async def principal(self, token: str) -> Principal:
-        claims = await self.login.claims(token)
+    async def principal(self, token: str, *, remember: bool = True) -> Principal:
+        claims = await self.login.claims(token, remember=remember)
         roles = claims.get("roles", [])
         return Principal(
             user_id=str(claims["sub"]),

@@ -18,6 +18,7 @@ from ticketing.queue.hub import Hub
 from ticketing.queue.joins import Joins
 from ticketing.queue.routes import router
 from ticketing.queue.settings import QueueSettings, get_settings
+from ticketing.queue.watch import WaitingRoomApp
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -50,6 +51,7 @@ def create_app(settings: QueueSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[router, jwks_router(settings, "admission")],
         description="The waiting room: join, live position, admission tokens, fairness record.",
+        app_class=WaitingRoomApp,
     )
     app.mount("/app", StaticFiles(directory=WEB_DIR, html=True), name="web")
     app.add_api_route("/", lambda: RedirectResponse("/app/"), include_in_schema=False)

@@ -12,7 +12,6 @@ from enum import StrEnum
 
 import orjson
 from starlette.types import Message
-from starlette.websockets import WebSocketDisconnect
 
 
 class Command(StrEnum):
@@ -55,10 +54,3 @@ def read_command(frame: Message) -> Command | Refusal:
         return Command(kind)
     except ValueError:
         return Refusal(f"unknown command {kind[:40]!r}; the one command is 'leave'")
-
-
-def frame_of(message: Message) -> Message:
-    """The frame of a `websocket.receive` message; a disconnect raises `WebSocketDisconnect`."""
-    if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
-    return message

@@ -13,6 +13,7 @@ from ticketing.queue.hub import Hub
 from ticketing.queue.joins import Joins
 from ticketing.queue.metrics import TOKEN_REJECTIONS
 from ticketing.queue.settings import QueueSettings
+from ticketing.queue.store import Place, PlaceState
 
 # Sale ids go into Redis hash tags, so braces and other surprises are refused at the door.
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
@@ -62,8 +63,25 @@ async def sale_config(event_id: EventId, hub: HubDep) -> SaleConfig:
     # The hub's client is the app's Redis client (RedisDep's `def` would cost a thread hop).
     config = await read_sale_config(hub.client, hub.settings.redis_key_prefix, event_id)
     if config is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sale {event_id!r} is configured")
+        raise no_sale(event_id)
     return config
+
+
+def no_sale(event_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no sale {event_id!r} is configured")
+
+
+_PLACE_REFUSALS = {
+    PlaceState.NOT_OPEN: "the waiting room is not open yet",
+    PlaceState.CLOSED: "the sale has closed",
+}
+
+
+def place_refusal(place: Place) -> HTTPException | None:
+    """The 409 that answers a join finding the waiting room not open yet, or closed."""
+    if place.state in _PLACE_REFUSALS:
+        return HTTPException(status.HTTP_409_CONFLICT, _PLACE_REFUSALS[place.state])
+    return None
 
 
 QueueUser = Annotated[Principal, Depends(counted_principal)]

@@ -51,9 +51,9 @@ Status = dict[str, object]
 Send = Callable[[str], Awaitable[None]]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Listener:
-    """One open socket of one user."""
+    """One open socket of one user (slots: one for each of tens of thousands of sockets)."""
 
     user_id: str
     place: Place

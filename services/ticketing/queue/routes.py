@@ -1,9 +1,5 @@
-"""The waiting room's HTTP and WebSocket routes: join, watch, poll, leave, and the fairness record."""
-
-import contextlib
-import logging
-import re
-from collections.abc import Awaitable, Callable
+"""The waiting room's HTTP routes: join, poll, leave, and the fairness record (the waiting
+socket is `queue/watch.py`)."""
 
 import orjson
 from fastapi import (
@@ -11,28 +7,14 @@ from fastapi import (
     HTTPException,
     Request,
     Response,
-    WebSocket,
-    WebSocketDisconnect,
     status,
 )
-from fastapi.responses import JSONResponse, PlainTextResponse
-from redis.exceptions import RedisError
+from fastapi.responses import PlainTextResponse
 
-from ticketing.common.errors import TemporaryError
 from ticketing.common.ratelimit import refusal
-from ticketing.common.tokens import TokenRejected, Tokens
 from ticketing.queue import fairness
-from ticketing.queue.commands import (
-    MAX_REFUSALS,
-    POLICY_VIOLATION,
-    Command,
-    Refusal,
-    frame_of,
-    read_command,
-)
 from ticketing.queue.deps import (
     BEARER_SECURITY,
-    EVENT_ID_PATTERN,
     EventId,
     HubDep,
     QueueUser,
@@ -40,36 +22,13 @@ from ticketing.queue.deps import (
     SettingsDep,
     caller,
     joins_of,
+    no_sale,
+    place_refusal,
 )
-from ticketing.queue.hub import Listener, Status
-from ticketing.queue.metrics import QUEUE_SOCKETS, TOKEN_REJECTIONS
-from ticketing.queue.store import Place, PlaceState, Throttled
+from ticketing.queue.hub import Status
+from ticketing.queue.store import PlaceState, Throttled
 
 router = APIRouter(tags=["queue"])
-log = logging.getLogger("ticketing.queue.socket")
-_EVENT_ID = re.compile(EVENT_ID_PATTERN)
-
-_REFUSALS = {
-    PlaceState.NOT_OPEN: "the waiting room is not open yet",
-    PlaceState.CLOSED: "the sale has closed",
-}
-
-
-def _refuse(place: Place) -> None:
-    if place.state in _REFUSALS:
-        raise HTTPException(status.HTTP_409_CONFLICT, _REFUSALS[place.state])
-
-
-def _no_sale(event_id: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"no sale {event_id!r} is configured")
-
-
-async def _deny(websocket: WebSocket, refused: HTTPException) -> None:
-    """Answer the handshake with the HTTP route's status and reason instead of the upgrade (a
-    close before accept would reach the client as a bare 403)."""
-    await websocket.send_denial_response(
-        JSONResponse({"detail": refused.detail}, refused.status_code, refused.headers)
-    )
 
 
 @router.post(
@@ -82,13 +41,14 @@ async def join(event_id: EventId, request: Request) -> Response:
     user = await caller(request)
     joins = joins_of(request)
     if (sale := await joins.sale(event_id)) is None:
-        raise _no_sale(event_id)
+        raise no_sale(event_id)
     view, config = sale
     rule = joins.hub.settings.join_rate
     place = await joins.join(view, config, user.user_id, rule)
     if isinstance(place, Throttled):
         raise refusal(rule, place.wait_seconds)
-    _refuse(place)
+    if (refused := place_refusal(place)) is not None:
+        raise refused
     await joins.hub.refresh(view, joins.hub.settings.queue_push_interval_seconds)
     _, message = await joins.hub.status(view, user.user_id, place)
     # Serialised here: FastAPI's validation and encoding of a returned dict cost more than orjson.
@@ -136,86 +96,3 @@ async def fairness_order(event_id: EventId, _: SaleDep, hub: HubDep) -> str:
             status.HTTP_409_CONFLICT, "the pre-queue is ordered when the sale opens"
         )
     return "".join(f"{user}\n" for user in record.order)
-
-
-@router.websocket("/sales/{event_id}/queue/ws")
-async def watch(websocket: WebSocket) -> None:
-    """Join and watch: a position message every push interval until admitted, then the token.
-
-    The login token comes as `?access_token=` (browsers cannot set headers here). The path and
-    query are read directly, not declared as parameters: FastAPI's resolution of them cost about
-    4 % of a socket's join (bench_join; a WebSocket route has no OpenAPI schema to keep)."""
-    joins = joins_of(websocket)
-    hub, settings = joins.hub, joins.hub.settings
-    tokens: Tokens = websocket.app.state.tokens
-    try:
-        user = await tokens.principal(websocket.query_params.get("access_token", ""))
-    except TemporaryError as exc:
-        await _deny(websocket, HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.reason))
-        return
-    except TokenRejected as exc:
-        TOKEN_REJECTIONS.labels(exc.reason).inc()
-        await _deny(websocket, HTTPException(status.HTTP_401_UNAUTHORIZED, exc.reason))
-        return
-    event_id: str = websocket.path_params["event_id"]
-    sale = await joins.sale(event_id) if _EVENT_ID.fullmatch(event_id) else None
-    if sale is None:
-        await _deny(websocket, _no_sale(event_id))
-        return
-    place = await joins.join(*sale, user.user_id, settings.socket_rate)
-    if isinstance(place, Throttled):
-        await _deny(websocket, refusal(settings.socket_rate, place.wait_seconds))
-        return
-    if place.state in _REFUSALS:
-        await _deny(websocket, HTTPException(status.HTTP_409_CONFLICT, _REFUSALS[place.state]))
-        return
-    await websocket.accept()
-
-    async def send(text: str) -> None:
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-            await websocket.send_text(text)
-
-    listener = Listener(user.user_id, place, send)
-    QUEUE_SOCKETS.inc()
-    refusals = 0
-    try:
-        await hub.connect(event_id, listener)
-        while True:
-            command = read_command(frame_of(await websocket.receive()))
-            if command is Command.LEAVE:
-                await hub.view(event_id).queue.mark_away(
-                    [user.user_id], settings.queue_grace_seconds + 1
-                )
-                listener.done = True
-                await websocket.close()
-                return
-            refusals += 1
-            if not await _refuse_frame(websocket, command, refusals, send):
-                return
-    except (WebSocketDisconnect, RedisError):
-        pass
-    finally:
-        QUEUE_SOCKETS.dec()
-        await hub.disconnect(event_id, listener)
-
-
-async def _refuse_frame(
-    websocket: WebSocket, refused: Refusal, refusals: int, send: Callable[[str], Awaitable[None]]
-) -> bool:
-    """Answer a frame that is no command: an error message, True while the socket stays open;
-    a close frame with its code and reason, False, once it must close."""
-    code = refused.close_code
-    reason = refused.reason
-    if code is None and refusals > MAX_REFUSALS:
-        code, reason = POLICY_VIOLATION, f"more than {MAX_REFUSALS} messages that are no command"
-    log.warning(
-        "socket message refused: %s",
-        reason,
-        extra={"path": websocket.url.path, "close_code": code, "refusals": refusals},
-    )
-    if code is None:
-        await send(orjson.dumps({"type": "error", "reason": reason}).decode())
-        return True
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        await websocket.close(code, reason)
-    return False
