@@ -28,7 +28,7 @@ async def app(migrated_database: str, settings: CommonSettings) -> FastAPI:
 
 
 @pytest.fixture
-async def reservations(serve: Serve, app: FastAPI) -> httpx.AsyncClient:
+async def reservations(app: FastAPI, serve: Serve) -> httpx.AsyncClient:
     return await serve(app)
 
 

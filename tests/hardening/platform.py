@@ -3,13 +3,18 @@ processes (tests/service_processes.py) against a stack of real servers, so a fau
 kill, stop and restart any of them."""
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.settings import CommonSettings
+from ticketing_dev.process import ManagedProcess
 from ticketing_dev.redis_cluster import RedisClusterServers
 from ticketing_dev.stack import LocalStack
 
@@ -78,6 +83,20 @@ async def restart_server(stack: LocalStack, name: str, down_seconds: float) -> O
     await asyncio.to_thread(server.wait_ready)
     outage.ended = time.monotonic()
     return outage
+
+
+@contextlib.contextmanager
+def frozen(processes: list[ManagedProcess]) -> Iterator[None]:
+    """The servers stopped (SIGSTOP) for the block: their connections stay open and nothing
+    they are sent gets an answer, until they continue (SIGCONT) on the way out."""
+    groups = [process.pid for process in processes if process.pid is not None]
+    for group in groups:
+        os.killpg(group, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for group in groups:
+            os.killpg(group, signal.SIGCONT)
 
 
 async def crash_service(service: ServiceProcess, down_seconds: float) -> Outage:

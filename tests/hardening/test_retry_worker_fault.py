@@ -15,7 +15,7 @@ from ticketing.retry.queue import DelayQueue, Parked
 from ticketing.retry.worker import backlog
 
 from tests.core.sale_kit import eventually
-from tests.hardening.platform import FaultPlatform, service_env
+from tests.hardening.platform import FaultPlatform, frozen, service_env
 from tests.hardening.sale import audit, buying, longest_gap, open_sale, progress_times
 from tests.service_processes import ServiceProcess
 
@@ -74,21 +74,24 @@ async def test_retry_worker_killed_mid_claim_loses_no_payment_outcome(
     topic = Topics(platform.settings.kafka_topic_prefix).reservation_paid
     outcomes = [_paid(r, topic, n) for n, r in enumerate(sorted(held))]
     queue = DelayQueue(platform.redis, prefix)
-    await queue.park(outcomes)
 
     logs = tmp_path_factory.mktemp(f"retry-{test_id}")
     first, second = (
         ServiceProcess("retry-worker", service_env(platform.settings), logs) for _ in range(2)
     )
     claimed_key = RetryKeys(prefix).claimed(topic)
-    first.start()
-    while True:
-        # Polled tightly, so the worker dies between a claim and its acknowledgement.
+    await asyncio.to_thread(first.restart)
+    # The broker frozen, the first worker's claim waits on its send: it is killed between its
+    # claim and its acknowledgement, however slowly this machine polls.
+    with frozen(platform.stack.kafka.processes):
+        await queue.park(outcomes)
+
+        async def claimed_some() -> bool:
+            return await platform.redis.zcard(claimed_key) > 0
+
+        await eventually(claimed_some, within=30)
         claimed = await platform.redis.zcard(claimed_key)
-        if claimed:
-            break
-        await asyncio.sleep(0.005)
-    first.process.kill()
+        first.process.kill()
     killed_at = datetime.now(UTC).replace(tzinfo=None)
     second.start()
     try:
