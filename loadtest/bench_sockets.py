@@ -14,8 +14,8 @@ servers). Each socket goes to one service by its index, from one of the loopback
 addresses 127.0.0.2-9; the handshake offers permessage-deflate as every browser's does
 (`--no-deflate-offer` to leave it out).
 
-Each step is watched for `--window` seconds: every socket's longest gap between two messages,
-the services' RSS (`/proc/<pid>/status`, summed) against their RSS with no socket, their CPU
+Each step, once open and `--settle` seconds later, is watched for `--window` seconds: every
+socket's longest gap between two messages, the services' RSS (`/proc/<pid>/status`, summed) against their RSS with no socket, their CPU
 per message, and the clients' CPU (the busiest client's share of a core shows whether the
 crowd kept up: near 100 %, the gaps would measure the client too).
 """
@@ -70,6 +70,7 @@ class Step:
     server_cpu: float  # cores, the services together, during the window
     client_cpu: float  # cores, the clients together
     busiest_client_cpu: float  # share of one core
+    window_seconds: float  # the longest a client's window took (asked: --window)
     load: float
 
 
@@ -79,18 +80,23 @@ def split(total: int, parts: int) -> list[int]:
 
 
 def measure_step(
-    pipes: list[Connection], target: int, window: float, pids: list[int], baseline: int
+    pipes: list[Connection], target: int, args: argparse.Namespace, pids: list[int], baseline: int
 ) -> Step:
     started = time.monotonic()
     for pipe, size in zip(pipes, split(target, len(pipes)), strict=True):
         pipe.send(Grow(size))
     grown: list[Grown] = [pipe.recv() for pipe in pipes]
     open_seconds = time.monotonic() - started
-    server_before = cpu_seconds(pids)
+    # The handshakes' backlog cleared first: the window measures sockets held, not opened.
+    time.sleep(args.settle)
+    window = args.window
+    server_before, watch_started = cpu_seconds(pids), time.monotonic()
     for pipe in pipes:
         pipe.send(Watch(window))
     watched: list[Watched] = [pipe.recv() for pipe in pipes]
     server_cpu = cpu_seconds(pids) - server_before
+    # Per second of the window as it passed, which a lagging client stretches past `window`.
+    server_seconds = time.monotonic() - watch_started
     gaps = [gap for w in watched for gap in w.gaps]
     messages = sum(w.messages for w in watched)
     sockets = sum(g.sockets for g in grown)
@@ -105,13 +111,14 @@ def measure_step(
         refreshed=sum(gap <= REFRESH_TARGET_SECONDS for gap in gaps),
         worst_gap=max(gaps, default=0.0),
         median_gap=statistics.median(gaps) if gaps else 0.0,
-        messages_per_socket_second=messages / max(1, sockets) / window,
+        messages_per_socket_second=sum(w.messages / w.seconds for w in watched) / max(1, sockets),
         server_cpu_per_message=server_cpu / max(1, messages),
         rss=rss,
         kib_per_socket=(rss - baseline) / max(1, sockets) / KIB,
-        server_cpu=server_cpu / window,
-        client_cpu=sum(w.cpu_seconds for w in watched) / window,
-        busiest_client_cpu=max(w.cpu_seconds for w in watched) / window,
+        server_cpu=server_cpu / server_seconds,
+        client_cpu=sum(w.cpu_seconds / w.seconds for w in watched),
+        busiest_client_cpu=max(w.cpu_seconds / w.seconds for w in watched),
+        window_seconds=max(w.seconds for w in watched),
         load=load_average(),
     )
 
@@ -126,7 +133,8 @@ def describe(step: Step) -> str:
         f"({step.server_cpu_per_message * 1e6:.0f} µs of service CPU each); RSS "
         f"{step.rss / KIB / KIB:,.0f} MiB ({step.kib_per_socket:.1f} KiB/socket); CPU "
         f"services {step.server_cpu:.2f} cores, clients {step.client_cpu:.2f} "
-        f"(busiest {step.busiest_client_cpu:.0%}); load {step.load:.1f}"
+        f"(busiest {step.busiest_client_cpu:.0%}); window {step.window_seconds:.1f} s; "
+        f"load {step.load:.1f}"
     )
 
 
@@ -158,7 +166,7 @@ def run(args: argparse.Namespace) -> tuple[int, int, list[Step]]:
         ]
         with crowd_processes(shares) as pipes:
             for target in sorted(args.steps):
-                step = measure_step(pipes, target, args.window, pids, baseline)
+                step = measure_step(pipes, target, args, pids, baseline)
                 steps.append(step)
                 print(describe(step), flush=True)
                 if sum(step.failures.values()) > target * 0.01:
@@ -179,6 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--servers", type=int, default=0, help="queue processes (0: enough)")
     parser.add_argument("--clients", type=int, default=0, help="client processes (0: as servers)")
     parser.add_argument("--window", type=float, default=6.0, help="seconds watched per step")
+    parser.add_argument(
+        "--settle", type=float, default=10.0, help="seconds between a step's opening and watch"
+    )
     parser.add_argument("--opening", type=int, default=50, help="sockets a client opens at once")
     parser.add_argument("--push-interval", type=float, default=1.0)
     parser.add_argument(

@@ -59,6 +59,7 @@ class Watched:
     gaps: list[float]  # each socket's longest gap in the window; a closed socket's is infinite
     messages: int
     cpu_seconds: float
+    seconds: float  # the window as it passed here: longer than asked when this process lagged
 
 
 class WatchedSocket:
@@ -124,13 +125,14 @@ class Crowd:
         for socket in self.sockets:
             socket.max_gap = 0.0
         messages = sum(s.messages for s in self.sockets)
-        cpu = time.process_time()
+        cpu, started = time.process_time(), time.monotonic()
         await asyncio.sleep(command.seconds)
         now = time.monotonic()
         return Watched(
             gaps=[s.gap(now) for s in self.sockets],
             messages=sum(s.messages for s in self.sockets) - messages,
             cpu_seconds=time.process_time() - cpu,
+            seconds=now - started,
         )
 
     async def close(self) -> None:
