@@ -33,9 +33,6 @@ def service_env(settings: CommonSettings) -> dict[str, str]:
         "TICKETING_DEFAULT_HOLD_TTL_SECONDS": str(HOLD_TTL_SECONDS),
         "TICKETING_HOLD_KEY_GRACE_SECONDS": "2",
         "TICKETING_OUTBOX_POLL_SECONDS": "0.1",
-        # A relay killed mid-send leaves its claim to lapse: within the test's wait for the sale to
-        # settle (HOLD_TTL_SECONDS + 30), not after the service's 60 s.
-        "TICKETING_OUTBOX_CLAIM_SECONDS": "5",
         "TICKETING_SWEEP_INTERVAL_SECONDS": "0.2",
         "TICKETING_PAYMENT_GATEWAY_LATENCY_SECONDS": "0.01",
         # Some declines, so the sale's histories include failed payments.

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
+from ticketing.reservation.settings import ReservationSettings
 from ticketing.retry.queue import DelayQueue
 
 from tests.core.sale_kit import eventually
@@ -94,7 +95,13 @@ async def _sale_through(platform: FaultPlatform, name: str, fault: Fault, event_
 
         await eventually(sale_goes_on, within=60)
     ladder = DelayQueue(platform.redis, platform.settings.redis_key_prefix)
-    await settled(platform.engine, ladder, within=HOLD_TTL_SECONDS + 30)
+    # A relay killed mid-send leaves its claimed rows until the claim lapses: settling may
+    # take that long on top of the holds' expiry.
+    await settled(
+        platform.engine,
+        ladder,
+        within=HOLD_TTL_SECONDS + ReservationSettings().outbox_claim_seconds + 30,
+    )
 
     result = await audit(platform.engine, platform.redis, platform.settings.redis_key_prefix, sale)
     held, confirmed = await progress_times(platform.engine)
