@@ -15,8 +15,10 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from multiprocessing import get_context
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +150,34 @@ def write_record(path: Path, benchmark: str, figures: Mapping[str, Any]) -> None
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def piped_processes(
+    target: Callable[..., None], args_each: Sequence[tuple[Any, ...]]
+) -> Iterator[list[Connection]]:
+    """One client process for each tuple, running `target(*args, pipe)`, each sent jobs over
+    its pipe; this yields once every one has sent "ready", and on exit sends each `None` (stop)
+    and waits for it. Spawned: no copy of the parent's event loop or servers."""
+    context = get_context("spawn")
+    pipes: list[Connection] = []
+    processes = []
+    try:
+        for args in args_each:
+            ours, theirs = context.Pipe()
+            process = context.Process(target=target, args=(*args, theirs), daemon=True)
+            process.start()
+            pipes.append(ours)
+            processes.append(process)
+        for pipe in pipes:
+            if pipe.recv() != "ready":
+                raise BenchmarkFailed("a client process did not start")
+        yield pipes
+    finally:
+        for pipe in pipes:
+            with contextlib.suppress(OSError):
+                pipe.send(None)
+        for process in processes:
+            process.join(60)
+            if process.is_alive():
+                process.kill()

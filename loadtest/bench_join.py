@@ -43,6 +43,7 @@ from loadtest.bench_common import (
     load_average,
     markdown_table,
     median,
+    piped_processes,
     raise_file_limit,
     redis_benchmark,
     redis_server,
@@ -51,7 +52,7 @@ from loadtest.bench_common import (
     write_record,
 )
 from loadtest.bench_hold import RecordingRedis
-from loadtest.join_clients import Job, Outcome, client_processes
+from loadtest.join_clients import Job, Outcome, client_process
 from loadtest.join_figures import (
     CPU_GOAL,
     MODES,
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         redis_server(directory) as redis,
         queue_services(directory, service_env(redis.url), args.servers) as queue,
         bare_services(directory, args.servers if "bare" in args.modes else 0) as bare,
-        client_processes(args.processes, tokens_each) as pipes,
+        piped_processes(client_process, [(tokens_each,)] * args.processes) as pipes,
     ):
         servers = {"http": queue, "ws": queue, "bare": bare}
         runs: dict[str, list[JoinRun]] = {mode: [] for mode in args.modes}

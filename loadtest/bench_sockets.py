@@ -35,13 +35,14 @@ from loadtest.bench_common import (
     cpu_seconds,
     load_average,
     markdown_table,
+    piped_processes,
     raise_file_limit,
     redis_server,
     run_dir,
     write_record,
 )
 from loadtest.queue_target import open_sale, queue_services, service_env
-from loadtest.socket_crowd import Grow, Grown, Share, Watch, Watched, crowd_processes
+from loadtest.socket_crowd import Grow, Grown, Share, Watch, Watched, crowd_process
 
 REFRESH_TARGET_SECONDS = 2.0
 SOCKETS_PER_PROCESS = 17_000  # under the open-file limit of 20,000, with room for the rest
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> tuple[int, int, list[Step]]:
             )
             for first, size in _ranges(split(largest, clients))
         ]
-        with crowd_processes(shares) as pipes:
+        with piped_processes(crowd_process, [(share,) for share in shares]) as pipes:
             for target in sorted(args.steps):
                 step = measure_step(pipes, target, args, pids, baseline)
                 steps.append(step)

@@ -9,17 +9,13 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 
 import aiohttp
 import uvloop
 from websockets.exceptions import WebSocketException
 
-from loadtest.bench_common import BenchmarkFailed
 from loadtest.queue_target import SOURCE_ADDRESSES, mint_tokens, open_waiting_socket
 
 
@@ -142,25 +138,3 @@ def client_process(tokens_wanted: int, jobs: Connection) -> None:
     while (job := jobs.recv()) is not None:
         # Each job is a new sale, so the same users join afresh.
         jobs.send(uvloop.run(drive(job, tokens)))
-
-
-@contextmanager
-def client_processes(count: int, tokens_each: int) -> Iterator[list[Connection]]:
-    pipes: list[Connection] = []
-    processes: list[Process] = []
-    try:
-        for _ in range(count):
-            ours, theirs = Pipe()
-            process = Process(target=client_process, args=(tokens_each, theirs), daemon=True)
-            process.start()
-            pipes.append(ours)
-            processes.append(process)
-        for pipe in pipes:
-            if pipe.recv() != "ready":
-                raise BenchmarkFailed("a client process did not start")
-        yield pipes
-    finally:
-        for pipe in pipes:
-            pipe.send(None)
-        for process in processes:
-            process.join(10)

@@ -12,17 +12,14 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from multiprocessing.connection import Connection
 
 import uvloop
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from loadtest.bench_common import BenchmarkFailed, raise_file_limit
+from loadtest.bench_common import raise_file_limit
 from loadtest.queue_target import SOURCE_ADDRESSES, mint_tokens, open_waiting_socket
 
 
@@ -155,30 +152,3 @@ async def _serve(share: Share, pipe: Connection) -> None:
 def crowd_process(share: Share, pipe: Connection) -> None:
     raise_file_limit(share.size + 1_000)
     uvloop.run(_serve(share, pipe))
-
-
-@contextmanager
-def crowd_processes(shares: list[Share]) -> Iterator[list[Connection]]:
-    """One client process a share, started (its users minted) before this yields."""
-    context = get_context("spawn")  # no copy of the parent's event loop or servers
-    pipes: list[Connection] = []
-    processes = []
-    try:
-        for share in shares:
-            ours, theirs = context.Pipe()
-            process = context.Process(target=crowd_process, args=(share, theirs), daemon=True)
-            process.start()
-            pipes.append(ours)
-            processes.append(process)
-        for pipe in pipes:
-            if pipe.recv() != "ready":
-                raise BenchmarkFailed("a client process did not start")
-        yield pipes
-    finally:
-        for pipe in pipes:
-            with contextlib.suppress(OSError):
-                pipe.send(None)
-        for process in processes:
-            process.join(60)
-            if process.is_alive():
-                process.kill()
