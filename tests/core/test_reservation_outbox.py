@@ -2,13 +2,15 @@
 consumer runner applies a redelivered message once and dead-letters what it cannot read."""
 
 import asyncio
+import subprocess
 
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.background import background
@@ -24,6 +26,7 @@ from ticketing.reservation.service import ReservationService
 from ticketing.retry import headers as retry_headers
 from ticketing.retry.failure import RetryFailureHandler
 from ticketing.retry.policy import ladder_topics
+from ticketing_dev.stack import LocalStack
 
 from tests.core.sale_kit import (
     count_tickets,
@@ -34,6 +37,7 @@ from tests.core.sale_kit import (
     reservation_settings,
     seat_states,
 )
+from tests.hardening.platform import frozen
 
 
 @pytest.fixture
@@ -115,6 +119,77 @@ async def test_a_relay_whose_send_fails_gives_its_claim_back_at_once(
 
     [published] = await read_topic(settings.kafka_bootstrap, topics.reservation_requested, 1)
     assert published.message_id == f"{reservation.id}:requested"
+
+
+async def test_a_relay_stopped_while_the_database_is_not_answering_gives_its_connection_back(
+    engine: AsyncEngine, stack: LocalStack, settings: CommonSettings, topics: Topics
+) -> None:
+    # A service stopping cancels its relay wherever it is: here, waiting on the database right
+    # after taking a connection from the pool. A connection not given back is cut off only when
+    # the garbage collector finds it (seen in CI: the next test failed on its warning).
+    producer = make_producer(settings.kafka_bootstrap, "relay-stopped")
+    relay = OutboxRelay(
+        engine, producer, topics, asyncio.Event(), poll_seconds=0.1, claim_seconds=60
+    )
+    await producer.stop()  # never started: a round with nothing to send never reaches it
+    assert await relay.publish_pending() == 0
+    pool = engine.sync_engine.pool
+
+    with frozen([stack.mariadb.process]):
+        # The connection just handed back is handed out again without a ping.
+        claiming = asyncio.create_task(relay.publish_pending())
+        await asyncio.sleep(0.5)
+        claiming.cancel()
+    await asyncio.wait([claiming], timeout=10)
+
+    assert claiming.cancelled()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_an_outbox_row_written_while_the_relay_claims_does_not_wait_for_the_claim(
+    engine: AsyncEngine, migrated_database: str, settings: CommonSettings, topics: Topics
+) -> None:
+    # Under REPEATABLE READ the claim's locking read would also lock the index gap where new
+    # rows go: every hold, which writes an outbox row, would wait for the relay's transaction.
+    producer = make_producer(settings.kafka_bootstrap, "relay-claiming")
+    relay = OutboxRelay(
+        engine, producer, topics, asyncio.Event(), poll_seconds=0.1, claim_seconds=60
+    )
+    await producer.stop()  # never started: the claim finds nothing to send
+    url = make_url(migrated_database)
+    written: list[subprocess.CompletedProcess[str]] = []
+
+    def write_a_row_with_another_client(*_: object, statement: str, **__: object) -> None:
+        # The claim's transaction is open, its locking read done, while the mariadb client runs.
+        if "FOR UPDATE" in statement and not written:
+            row = "('written-meanwhile', 'reservation.requested', 'r-1', 'v', NOW())"
+            written.append(
+                subprocess.run(
+                    [
+                        "mariadb",
+                        f"--host={url.host}",
+                        f"--port={url.port}",
+                        f"--user={url.username}",
+                        f"--password={url.password}",
+                        str(url.database),
+                        "-e",
+                        "SET SESSION innodb_lock_wait_timeout = 2;"
+                        " INSERT INTO reservation_outbox (message_id, topic, `key`, value,"
+                        f" created_at) VALUES {row}",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+            )
+
+    event.listen(
+        engine.sync_engine, "after_cursor_execute", write_a_row_with_another_client, named=True
+    )
+
+    assert await relay.publish_pending() == 0
+    [insert] = written
+    assert insert.returncode == 0, insert.stderr
 
 
 async def test_a_batch_sent_while_the_database_refused_its_mark_is_marked_next_round_not_resent(

@@ -11,11 +11,11 @@ the rows are then sent again (consumers skip a message id they have seen).
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import Row, insert, or_, select, update
+from sqlalchemy import Row, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
@@ -43,9 +43,7 @@ class OutboxRelay:
         claim_seconds: float,
         batch_size: int = 200,
     ) -> None:
-        # READ COMMITTED: under REPEATABLE READ the claim's locking read also locks the index
-        # gap where new rows go, so every hold's INSERT would wait on the claim.
-        self._engine = engine.execution_options(isolation_level="READ COMMITTED")
+        self._engine = engine
         self._producer = producer
         self._topics = topics
         self._wakeup = wakeup
@@ -101,7 +99,7 @@ class OutboxRelay:
         SKIP LOCKED lets several replicas claim side by side without claiming the same row.
         """
         now = utcnow()
-        async with self._engine.begin() as conn:
+        async with self._read_committed() as conn:
             rows = (
                 await conn.execute(
                     select(
@@ -131,7 +129,20 @@ class OutboxRelay:
         return rows
 
     async def _mark(self, ids: list[int], **values: object) -> None:
-        async with self._engine.begin() as conn:
+        async with self._read_committed() as conn:
             await conn.execute(
                 update(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).values(**values)
             )
+
+    @contextlib.asynccontextmanager
+    async def _read_committed(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction at READ COMMITTED: under REPEATABLE READ the claim's locking read also
+        locks the index gap where new rows go, so every hold's INSERT would wait on the claim.
+
+        Set by the transaction's first statement, not by the engine's `isolation_level` option:
+        SQLAlchemy runs that option's SET while it hands the connection out, and a relay
+        cancelled there (its service stopping) never gave the connection back to the pool.
+        """
+        async with self._engine.begin() as conn:
+            await conn.execute(text("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+            yield conn
