@@ -270,12 +270,15 @@ def test_network_policies_admit_the_ingress_controller_only_to_the_gateway_and_q
         assert sources(component) == ["podSelector"]
 
 
-def test_service_monitor_does_not_scrape_the_gateway(helm_binary: Path) -> None:
+def test_service_monitor_scrapes_our_components_not_the_backing_servers(
+    helm_binary: Path,
+) -> None:
     manifests = render(helm_binary, (), "serviceMonitor.enabled=true")
 
     (monitor,) = by_kind(manifests, "ServiceMonitor").values()
     excluded = monitor["spec"]["selector"]["matchExpressions"][0]
-    assert excluded["operator"] == "NotIn" and "gateway" in excluded["values"]
+    assert excluded["operator"] == "NotIn"
+    assert sorted(excluded["values"]) == ["kafka", "mariadb", "redis"]
 
 
 def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_binary: Path) -> None:

@@ -96,6 +96,15 @@ async def test_request_arrives_with_its_method_path_query_body_and_host(gateway:
     assert response.headers["set-cookie"] == "a=1"
 
 
+async def test_metrics_are_the_gateways_own_not_a_services(gateway: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway, trust_env=False) as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "x-upstream" not in response.headers
+    assert "process_cpu_seconds_total" in response.text
+
+
 async def test_service_that_is_down_gets_a_502_naming_it() -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     async with (

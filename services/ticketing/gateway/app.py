@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import HTTPConnection, Request
@@ -62,6 +63,9 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             # The gateway's own probes: a proxy is ready when it serves, whatever is behind it.
             Route("/healthz", _ready),
             Route("/readyz", _ready),
+            # Its own process's metrics: forwarded, a scrape (or anyone on the Ingress) would
+            # read the queue service's.
+            Route("/metrics", _metrics),
             Route("/{path:path}", forward_http, methods=METHODS),
             WebSocketRoute("/{path:path}", forward_websocket),
         ],
@@ -72,6 +76,10 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
 
 async def _ready(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "checked": []})
+
+
+async def _metrics(_: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _target(connection: HTTPConnection, websocket: bool = False) -> tuple[str, str]:
