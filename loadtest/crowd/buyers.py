@@ -7,6 +7,7 @@ Everything it sees goes to the Recorder; every wait is bounded by the scenario's
 """
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -35,10 +36,6 @@ from loadtest.crowd.waiters import wait_on_socket
 from loadtest.scenarios import Scenario
 
 POLL_SECONDS = 1.0
-# How often a buyer reads its reservation until payment settles it: every second, as the web
-# page does (services/ticketing/web/app.js). Every 0.2 s, the crowd's reads were a third of the
-# reservation service's CPU in the reference sale's rush, on the path of every hold.
-CONFIRM_POLL_SECONDS = 1.0
 HOLD_ATTEMPTS = 3
 # Requests in flight at once per crowd process; the others wait on a semaphore.
 HTTP_CONNECTIONS = 256
@@ -80,6 +77,8 @@ class Buyer:
     rng: random.Random
     deadline: float
     slots: asyncio.Semaphore
+    # For the reads that wait on the server until the reservation settles (`SaleApi.reservation`).
+    watching: aiohttp.ClientSession
 
     async def call(
         self, call: Call, expected: tuple[int, ...] = (200, 201), refusals: tuple[int, ...] = ()
@@ -92,11 +91,15 @@ class Buyer:
     async def exchange(
         self, call: Call, expected: tuple[int, ...] = (200, 201), refusals: tuple[int, ...] = ()
     ) -> Answer:
-        """The answer, when its status is expected; raises Refused otherwise."""
-        async with self.slots:
+        """The answer, when its status is expected; raises Refused otherwise.
+
+        A read that waits on the server is a person's own browser waiting: it takes no slot of
+        the shared connections, or the buyers waiting for payment would stall everyone else."""
+        waits = call.step == "confirm"
+        async with contextlib.nullcontext() if waits else self.slots:
             started = time.monotonic()
             try:
-                async with self.http.request(
+                async with (self.watching if waits else self.http).request(
                     call.method, call.url, json=call.json, headers=call.headers
                 ) as response:
                     reply = Answer(
@@ -176,7 +179,6 @@ class Buyer:
             if status in TERMINAL_STATUSES:
                 self.recorder.latency("confirm", started)
                 return status
-            await asyncio.sleep(CONFIRM_POLL_SECONDS)
         return "PENDING"
 
     async def run(self) -> str:
@@ -229,7 +231,11 @@ async def run_shard(
     # Idle connections are dropped before uvicorn's 5-s keep-alive ends them: reusing one the
     # server is closing at that moment failed requests (ServerDisconnectedError) in a run.
     connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS)
-    async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as http:
+    unlimited = aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_SECONDS)
+    async with (
+        aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as http,
+        aiohttp.ClientSession(connector=unlimited, timeout=TIMEOUT) as watching,
+    ):
 
         async def arrive(index: int, offset: float, buyer_seed: float) -> None:
             await asyncio.sleep(recorder.started + offset - time.monotonic())
@@ -244,6 +250,7 @@ async def run_shard(
                 random.Random(buyer_seed),
                 deadline,
                 slots,
+                watching,
             )
             try:
                 recorder.outcome(await buyer.run())

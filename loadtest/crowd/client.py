@@ -10,6 +10,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from ticketing.reservation.routes import MAX_WAIT_SECONDS
+
 
 @dataclass(frozen=True)
 class Call:
@@ -101,7 +103,10 @@ class SaleApi:
         return Call("hold", "POST", url, {"seat_ids": seat_ids}, headers)
 
     def reservation(self, token: str, reservation_id: str) -> Call:
+        """Answered once payment settles the reservation, or after the longest wait (10 s),
+        as the web page reads it."""
         url = f"{self.urls.reservation}/reservations/{reservation_id}"
+        url += f"?wait_seconds={MAX_WAIT_SECONDS:g}"
         return Call("confirm", "GET", url, None, _bearer(token))
 
     def put_venue(self, admin_token: str, venue_id: str, rows: int, seats_per_row: int) -> Call:

@@ -170,7 +170,6 @@ class Buyer(HttpUser):
             if seen.status in TERMINAL_STATUSES:
                 self._step("confirm", started)
                 return seen.status.lower()
-            time.sleep(1)  # as the web page reads its reservation
         return "unconfirmed"
 
 

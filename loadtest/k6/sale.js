@@ -105,7 +105,6 @@ export default function () {
       stepTrends.confirm.add(Date.now() - started);
       return record(status === "CONFIRMED" ? "bought" : status === "FAILED" ? "payment_failed" : status.toLowerCase());
     }
-    sleep(1); // as the web page reads its reservation
   }
   return record("confirm_timed_out");
 }

@@ -1,5 +1,6 @@
 """The reservation API over HTTP: the whole sale end to end, and every bad request's 4xx."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -250,3 +251,80 @@ async def test_owner_reads_and_cancels_their_reservation_and_nobody_else_can(
     refused = await api.delete(f"/reservations/{sold.json()['id']}", headers=owner)
     assert refused.status_code == 409
     assert "CONFIRMED" in refused.json()["detail"]
+
+
+def reading_app(service: ReservationService, settings: CommonSettings) -> httpx.AsyncClient:
+    app = create_reservation_app(reservation_settings(settings))
+    app.state.reservations = service
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://reservation")
+
+
+@pytest.mark.parametrize("applied_by", ["this replica", "another replica"])
+async def test_a_waiting_read_is_answered_once_payment_settles_the_reservation(
+    engine: AsyncEngine,
+    redis_client: aioredis.Redis,
+    settings: CommonSettings,
+    event: str,
+    applied_by: str,
+) -> None:
+    # The replica the buyer reads from rechecks the database every 0.2 s, or never within the
+    # read's wait: then only the change it applied itself can answer the read early.
+    rechecks = 0.2 if applied_by == "another replica" else 60.0
+    reader = ReservationService(
+        engine,
+        redis_client,
+        reservation_settings(settings, reservation_wait_recheck_seconds=rechecks),
+    )
+    other = ReservationService(engine, redis_client, reservation_settings(settings))
+    owner = buyer_headers(settings, "owner", event)
+    async with reading_app(reader, settings) as api:
+        held = await api.post(
+            f"/events/{event}/reservations", json={"seat_ids": ["A-1"]}, headers=owner
+        )
+        path = f"/reservations/{held.json()['id']}"
+        reading = asyncio.create_task(api.get(path, params={"wait_seconds": 10}, headers=owner))
+        await asyncio.sleep(0.5)
+        assert not reading.done()  # still PENDING: the read waits
+
+        await (reader if applied_by == "this replica" else other).apply(
+            held.json()["id"], Trigger.PAID
+        )
+
+        # Well before the read's 10 s are up.
+        answer = await asyncio.wait_for(reading, timeout=5)
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "CONFIRMED"
+    assert len(reader.changes) == 0
+
+
+async def test_a_waiting_read_of_a_reservation_nobody_settles_answers_pending_when_its_wait_ends(
+    api: httpx.AsyncClient, service: ReservationService, settings: CommonSettings, event: str
+) -> None:
+    owner = buyer_headers(settings, "owner", event)
+    held = await api.post(
+        f"/events/{event}/reservations", json={"seat_ids": ["A-1"]}, headers=owner
+    )
+    path = f"/reservations/{held.json()['id']}"
+
+    waited = await api.get(path, params={"wait_seconds": 0.5}, headers=owner)
+    cancelled = await api.post(f"{path}/cancel", headers=owner)
+    settled = await api.get(path, params={"wait_seconds": 10}, headers=owner)  # at once
+
+    assert waited.json()["status"] == "PENDING"
+    assert cancelled.json()["status"] == settled.json()["status"] == "CANCELLED"
+    assert len(service.changes) == 0
+    stranger = buyer_headers(settings, "stranger", event)
+    assert (await api.get(path, params={"wait_seconds": 1}, headers=stranger)).status_code == 404
+
+
+@pytest.mark.parametrize("wait", ["-1", "10.5", "soon"])
+async def test_a_wait_outside_zero_to_ten_seconds_is_a_422(
+    api: httpx.AsyncClient, settings: CommonSettings, event: str, wait: str
+) -> None:
+    owner = buyer_headers(settings, "owner", event)
+    path = f"/reservations/{'0' * 32}"
+
+    answer = await api.get(path, params={"wait_seconds": wait}, headers=owner)
+
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["query", "wait_seconds"]

@@ -56,7 +56,9 @@ export class SaleApi {
     return http.post(`${this.urls.reservation}/events/${this.eventId}/reservations`, JSON.stringify({ seat_ids: seatIds }), params);
   }
 
-  reservation(token, reservationId) {
-    return http.get(`${this.urls.reservation}/reservations/${reservationId}`, tagged(bearer(token), "confirm"));
+  // Answered once payment settles the reservation, or after `waitSeconds` (at most 10).
+  reservation(token, reservationId, waitSeconds = 10) {
+    const url = `${this.urls.reservation}/reservations/${reservationId}?wait_seconds=${waitSeconds}`;
+    return http.get(url, tagged(bearer(token), "confirm"));
   }
 }

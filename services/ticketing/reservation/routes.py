@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
 from ticketing.common.auth_deps import CurrentUser
 from ticketing.common.errors import DomainError, TemporaryError
@@ -23,6 +23,17 @@ router = APIRouter(tags=["reservations"])
 
 # Reservation ids are uuid4 hex (`new_reservation_id`).
 ReservationId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+# Short enough that a stopping replica, which answers its open requests first, stops in time.
+MAX_WAIT_SECONDS = 10.0
+WaitSeconds = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="while the reservation is PENDING, wait up to this long for it to settle;"
+        " the answer comes as soon as it does",
+    ),
+]
 
 STATUS_OF: list[tuple[type[DomainError], int]] = [
     (EventNotOnSale, status.HTTP_404_NOT_FOUND),
@@ -69,10 +80,13 @@ async def reserve(
 
 @router.get("/reservations/{reservation_id}", summary="The caller's reservation")
 async def read_reservation(
-    reservation_id: ReservationId, user: CurrentUser, service: ServiceDep
+    reservation_id: ReservationId,
+    user: CurrentUser,
+    service: ServiceDep,
+    wait_seconds: WaitSeconds = 0,
 ) -> ReservationPublic:
     try:
-        return _public(await service.get(user.user_id, reservation_id))
+        return _public(await service.settled(user.user_id, reservation_id, wait_seconds))
     except DomainError as exc:
         raise _http_error(exc) from exc
 

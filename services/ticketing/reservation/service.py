@@ -26,6 +26,7 @@ from ticketing.common.redis_keys import SaleKeys, held_sales_key
 from ticketing.common.sale_config import DEFAULT_MAX_SEATS_PER_BUYER, read_sale_config
 from ticketing.common.sqltypes import utcnow
 from ticketing.reservation import messages
+from ticketing.reservation.changes import ReservationChanges
 from ticketing.reservation.holds import SeatHolds
 from ticketing.reservation.lifecycle import Effect, Step, Trigger, next_step
 from ticketing.reservation.models import (
@@ -74,6 +75,7 @@ class ReservationService:
         self._config_lock = asyncio.Lock()
         # Set when an outbox row was committed, so the relay publishes it without waiting a poll.
         self.outbox_written = asyncio.Event()
+        self.changes = ReservationChanges()
 
     async def reserve(self, user_id: str, event_id: str, seat_ids: list[str]) -> Reservation:
         """Hold the seats (all or none) and record a PENDING reservation with its outbox row."""
@@ -131,6 +133,22 @@ class ReservationService:
             raise ReservationNotFound("reservation not found")
         return Reservation.model_validate(row._mapping)
 
+    async def settled(self, user_id: str, reservation_id: str, wait_seconds: float) -> Reservation:
+        """The reservation, once it is no longer PENDING or `wait_seconds` have passed. A change
+        applied in this process answers at once; one applied by another replica is read at the
+        next recheck (`reservation_wait_recheck_seconds`)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        reservation = await self.get(user_id, reservation_id)
+        while (
+            reservation.status is ReservationStatus.PENDING and (left := deadline - loop.time()) > 0
+        ):
+            await self.changes.wait(
+                reservation_id, min(left, self._settings.reservation_wait_recheck_seconds)
+            )
+            reservation = await self.get(user_id, reservation_id)
+        return reservation
+
     async def cancel(self, user_id: str, reservation_id: str) -> Reservation:
         await self.get(user_id, reservation_id)
         try:
@@ -166,6 +184,7 @@ class ReservationService:
             )
             reservation, step = await self._commit_step(reservation_id, Trigger.SEATS_GONE)
         await self._carry_out(reservation, step)
+        self.changes.announce(reservation_id)
         return reservation
 
     async def _commit_step(self, reservation_id: str, trigger: Trigger) -> tuple[Reservation, Step]:

@@ -23,6 +23,11 @@ class ReservationSettings(CommonSettings):
         default=60.0, gt=0, description="how long a relay owns the rows it is sending"
     )
     sweep_interval_seconds: float = Field(default=1.0, gt=0)
+    # A reader waiting for its reservation to settle is woken by a change made in this process;
+    # one made by another replica is read from the database this often.
+    reservation_wait_recheck_seconds: float = Field(
+        default=1.0, gt=0, description="how often a waiting read looks at the database again"
+    )
     reservation_consumer_group: str = "reservation"
     # A person holds a few times in a sale; a script retrying in a loop is slowed to this.
     hold_rate_limit: int = Field(default=10, gt=0, description="holds per user and sale a window")

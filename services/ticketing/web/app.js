@@ -11,6 +11,8 @@ const api = {
   seats: params.get("seats") || location.origin,
   reservation: params.get("reservation") || location.origin,
 };
+// The longest the reservation service waits before it answers a read of a pending reservation.
+const RESERVATION_WAIT_SECONDS = 10;
 const $ = (id) => document.getElementById(id);
 const state = { token: null, admission: null, chosen: new Set(), reservation: null };
 
@@ -153,17 +155,22 @@ async function pay() {
   // Payment runs behind Kafka: the reservation becomes CONFIRMED once it is paid.
   $("pay").disabled = true;
   $("paying").hidden = false;
-  for (let attempt = 0; attempt < 60; attempt += 1) {
+  // Each read waits on the server (up to 10 s) and is answered as soon as payment settles it.
+  const deadline = Date.now() + 60000;
+  while (Date.now() < deadline) {
     try {
-      const reservation = await call(api.reservation, `/reservations/${state.reservation.id}`);
+      const reservation = await call(
+        api.reservation,
+        `/reservations/${state.reservation.id}?wait_seconds=${RESERVATION_WAIT_SECONDS}`,
+      );
       if (["CONFIRMED", "FAILED", "EXPIRED", "CANCELLED"].includes(reservation.status)) {
         showOutcome(reservation);
         return;
       }
     } catch (error) {
       notice(`Checking the payment: ${error.message}; trying again.`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
     }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
   notice("Payment is taking longer than expected; your reservation is kept.");
 }
