@@ -121,17 +121,25 @@ async def test_a_relay_whose_send_fails_gives_its_claim_back_at_once(
     assert published.message_id == f"{reservation.id}:requested"
 
 
+@pytest.fixture
+async def relay_with_nothing_to_send(
+    engine: AsyncEngine, settings: CommonSettings, topics: Topics
+) -> OutboxRelay:
+    """A relay on an empty outbox: its producer is never started, as no round reaches it."""
+    producer = make_producer(settings.kafka_bootstrap, "relay-with-nothing-to-send")
+    await producer.stop()
+    return OutboxRelay(
+        engine, producer, topics, asyncio.Event(), poll_seconds=0.1, claim_seconds=60
+    )
+
+
 async def test_a_relay_stopped_while_the_database_is_not_answering_gives_its_connection_back(
-    engine: AsyncEngine, stack: LocalStack, settings: CommonSettings, topics: Topics
+    engine: AsyncEngine, stack: LocalStack, relay_with_nothing_to_send: OutboxRelay
 ) -> None:
     # A service stopping cancels its relay wherever it is: here, waiting on the database right
     # after taking a connection from the pool. A connection not given back is cut off only when
     # the garbage collector finds it (seen in CI: the next test failed on its warning).
-    producer = make_producer(settings.kafka_bootstrap, "relay-stopped")
-    relay = OutboxRelay(
-        engine, producer, topics, asyncio.Event(), poll_seconds=0.1, claim_seconds=60
-    )
-    await producer.stop()  # never started: a round with nothing to send never reaches it
+    relay = relay_with_nothing_to_send
     assert await relay.publish_pending() == 0
     pool = engine.sync_engine.pool
 
@@ -147,15 +155,11 @@ async def test_a_relay_stopped_while_the_database_is_not_answering_gives_its_con
 
 
 async def test_an_outbox_row_written_while_the_relay_claims_does_not_wait_for_the_claim(
-    engine: AsyncEngine, migrated_database: str, settings: CommonSettings, topics: Topics
+    engine: AsyncEngine, migrated_database: str, relay_with_nothing_to_send: OutboxRelay
 ) -> None:
     # Under REPEATABLE READ the claim's locking read would also lock the index gap where new
     # rows go: every hold, which writes an outbox row, would wait for the relay's transaction.
-    producer = make_producer(settings.kafka_bootstrap, "relay-claiming")
-    relay = OutboxRelay(
-        engine, producer, topics, asyncio.Event(), poll_seconds=0.1, claim_seconds=60
-    )
-    await producer.stop()  # never started: the claim finds nothing to send
+    relay = relay_with_nothing_to_send
     url = make_url(migrated_database)
     written: list[subprocess.CompletedProcess[str]] = []
 
