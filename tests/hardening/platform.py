@@ -110,8 +110,9 @@ async def crash_service(service: ServiceProcess, down_seconds: float) -> Outage:
 
 
 async def kill_sale_primary(platform: FaultPlatform, event_id: str) -> Outage:
-    """SIGKILL the Redis Cluster primary that serves the sale's slot, and wait until its replica
-    has taken the slot over and every node left says the cluster is ok again."""
+    """SIGKILL the Redis Cluster primary that serves the sale's slot, wait until its replica
+    has taken the slot over, then start the killed node again, as its pod would be: it rejoins
+    as the new primary's replica, which the retry consumer's parks on that primary wait for."""
     cluster = platform.redis_cluster
     assert cluster is not None, "the platform runs on a single Redis server"
     key = SaleKeys(platform.settings.redis_key_prefix, event_id).seats
@@ -125,4 +126,6 @@ async def kill_sale_primary(platform: FaultPlatform, event_id: str) -> Outage:
     await eventually(replica_took_over, within=60)
     await asyncio.to_thread(cluster.wait_ready)
     outage.ended = time.monotonic()
+    await asyncio.to_thread(primary.start)
+    await asyncio.to_thread(cluster.wait_ready)
     return outage

@@ -167,6 +167,17 @@ class RedisClusterServers:
                         return next(n for n in self.nodes if n.port == port)
         raise ServerNotReady(f"no running node of the Redis Cluster serves {key!r}")
 
+    def replicas_of(self, primary: RedisServer) -> list[RedisServer]:
+        """The nodes that replicate `primary` now (its `INFO replication`)."""
+        with primary.client() as client:
+            replication = client.info("replication")  # each `slaveN` parsed into a dict
+        ports = {
+            int(value["port"])
+            for name, value in replication.items()
+            if name.startswith("slave") and isinstance(value, dict)
+        }
+        return [node for node in self.nodes if node.port in ports]
+
     def stop(self) -> None:
         for node in self.nodes:
             node.process.stop()

@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ticketing.common import liveness
 from ticketing.common.kafka import ensure_topics, make_producer
 from ticketing.common.liveness import Heartbeats
-from ticketing.common.redis_client import connect_redis
+from ticketing.common.redis_client import RedisClient, connect_redis
 from ticketing.common.topics import Topics
 from ticketing.retry.consumer import make_retry_consumer, run_retry_consumer
 from ticketing.retry.policy import ladder_topics
@@ -105,6 +105,15 @@ async def _run(
         await loop
 
 
+def _parking_queue(client: RedisClient, settings: RetrySettings) -> DelayQueue:
+    return DelayQueue(
+        client,
+        settings.redis_key_prefix,
+        replicas=settings.park_replicas,
+        replica_wait_ms=settings.retry_park_replica_wait_ms,
+    )
+
+
 async def retry_consumer() -> None:
     settings = get_settings()
     stop = _stop_on_signals()
@@ -117,7 +126,7 @@ async def retry_consumer() -> None:
             settings,
             "retry_consumer",
             settings.liveness_seconds,
-            run_retry_consumer(consumer, DelayQueue(client, settings.redis_key_prefix), stop),
+            run_retry_consumer(consumer, _parking_queue(client, settings), stop),
         )
     finally:
         await consumer.stop()

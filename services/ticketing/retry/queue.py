@@ -4,6 +4,10 @@ Per original topic: a `delayed` sorted set scored by due time, a `claimed` sorte
 lease expiry, and a `payloads` hash. All three share the topic's hash tag, so each Lua script
 touches one Redis Cluster slot. A worker that dies after claiming loses nothing: the next claim
 returns expired leases to `delayed` first.
+
+Parking can also wait until the topic's primary has passed the park on to its replicas (Redis
+WAIT), so that a primary lost right after acknowledging cannot take the message with it: the
+retry consumer commits a record's Kafka offset only once its park is on enough copies.
 """
 
 import base64
@@ -12,21 +16,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import RetryKeys
 from ticketing.retry.headers import Headers
 
-# Parks each message once: a member already parked or claimed is left as it is.
+# Parks each message once: a member already parked or claimed keeps its place. Its payload is
+# written again all the same (the same bytes), so that a WAIT after a second try also covers a
+# park whose first try was never confirmed on a replica.
 PARK = """
 local added = 0
 for i = 1, #ARGV, 3 do
   local member = ARGV[i]
   if not redis.call('ZSCORE', KEYS[2], member)
      and redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], member) == 1 then
-    redis.call('HSET', KEYS[3], member, ARGV[i + 2])
     added = added + 1
   end
+  redis.call('HSET', KEYS[3], member, ARGV[i + 2])
 end
 return added
 """
@@ -99,10 +107,29 @@ class TopicBacklog:
         return self.waiting + self.due + self.claimed
 
 
+# A member, its due time and its payload, three by three.
+ParkArg = str | int | bytes
+
+
+class NotReplicated(RedisError):
+    """A park the primary took but too few replicas confirmed in time: read the batch again."""
+
+
 class DelayQueue:
-    def __init__(self, client: RedisClient, redis_key_prefix: str) -> None:
+    """`replicas`: how many replicas must confirm each park (0: the primary's answer is enough),
+    waiting at most `replica_wait_ms` for them."""
+
+    def __init__(
+        self,
+        client: RedisClient,
+        redis_key_prefix: str,
+        replicas: int = 0,
+        replica_wait_ms: int = 1000,
+    ) -> None:
         self._redis = client
         self._keys = RetryKeys(redis_key_prefix)
+        self._replicas = replicas
+        self._replica_wait_ms = replica_wait_ms
         self._park = client.register_script(PARK)
         self._claim = client.register_script(CLAIM)
 
@@ -120,9 +147,44 @@ class DelayQueue:
         await self._redis.sadd(self._keys.topics, *by_topic)
         added = 0
         for topic, parked in by_topic.items():
-            args = [part for m in parked for part in (m.member, m.due_at_ms, m.dumps())]
-            added += int(await self._park(keys=self._slot_keys(topic), args=args))
+            args: list[ParkArg] = [
+                part for m in parked for part in (m.member, m.due_at_ms, m.dumps())
+            ]
+            keys = self._slot_keys(topic)
+            if self._replicas:
+                added += await self._park_on_replicas(keys, args)
+            else:
+                added += int(await self._park(keys=keys, args=args))
         return added
+
+    async def _park_on_replicas(self, keys: list[str], args: list[ParkArg]) -> int:
+        """The script and a WAIT in one pipeline, so both go down one connection to the slot's
+        primary: WAIT counts the replicas that have that connection's writes. On a cluster any
+        redirection (a failover, a moved slot) fails the park instead of being followed, since a
+        WAIT that followed it on another connection would confirm nothing."""
+        wait = ("WAIT", self._replicas, self._replica_wait_ms)
+        if isinstance(self._redis, RedisCluster):
+            # A keyed read first: the client follows a MOVED and learns the slot's owner.
+            await self._redis.exists(keys[0])
+            primary = self._redis.get_node_from_key(keys[0])
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.eval(PARK, len(keys), *keys, *args)
+                    pipe.execute_command(*wait, target_nodes=primary)
+                    added, confirmed = await pipe.execute(allow_redirections=False)
+            except RedisClusterException as exc:
+                raise NotReplicated(f"parking on {keys[0]} failed: {exc}") from exc
+        else:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.eval(PARK, len(keys), *keys, *args)
+                pipe.execute_command(*wait)
+                added, confirmed = await pipe.execute()
+        if int(confirmed) < self._replicas:
+            raise NotReplicated(
+                f"{confirmed} of {self._replicas} replicas confirmed the park on {keys[0]} "
+                f"within {self._replica_wait_ms} ms"
+            )
+        return int(added)
 
     async def claim(self, topic: str, now_ms: int, lease_ms: int, limit: int) -> list[Parked]:
         """Due messages of `topic`, now leased to the caller until `now_ms + lease_ms`."""
