@@ -1,23 +1,22 @@
-"""Per-user rate limits: the shared limiter on the real Redis, and holds refused with 429."""
+"""Per-user rate limits on holds, counted by the hold script on the real Redis, and holds
+refused with 429."""
+
+import uuid
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from ticketing.common.ratelimit import RateLimiter, RateRule
+from ticketing.common.ratelimit import RateRule
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.settings import CommonSettings
 from ticketing.reservation.app import create_app as create_reservation_app
+from ticketing.reservation.holds import SeatHolds, SeatsTaken, TooManyHolds
 
 from tests.core.conftest import Serve
 from tests.core.sale_kit import eventually, make_sale, reservation_settings
 from tests.core.test_reservation_api import buyer_headers
 
 HOLDS_ALLOWED = 3
-
-
-@pytest.fixture
-def limiter(redis_client: aioredis.Redis, settings: CommonSettings) -> RateLimiter:
-    return RateLimiter(redis_client, settings.redis_key_prefix)
 
 
 @pytest.fixture
@@ -68,36 +67,56 @@ async def test_hold_limit_counts_each_sale_separately(
     assert (await hold(reservations, settings, "carol", second, "A-1")).status_code == 201
 
 
-async def test_limiter_lets_a_user_in_again_once_the_window_has_passed(
-    limiter: RateLimiter, redis_client: aioredis.Redis, settings: CommonSettings
+async def _wait_to_hold(holds: SeatHolds, rule: RateRule, event: str, user: str, seat: str) -> int:
+    """0 if the hold of `seat` was counted within `rule` (held or not), else the seconds it
+    was told to wait."""
+    try:
+        await holds.hold(
+            event, uuid.uuid4().hex, user, [seat], 60_000, max_seats_per_buyer=100, rate=rule
+        )
+    except TooManyHolds as refused:
+        return refused.wait_seconds
+    except SeatsTaken:
+        pass
+    return 0
+
+
+async def test_a_buyer_may_hold_again_once_the_window_has_passed(
+    redis_client: aioredis.Redis, settings: CommonSettings
 ) -> None:
+    event = await make_sale(redis_client, settings.redis_key_prefix, seats=10)
+    holds = SeatHolds(redis_client, settings.redis_key_prefix)
     # Long enough that the four attempts fall in one window however loaded the machine is.
     rule = RateRule("holds", limit=2, window_seconds=3)
-    window = SaleKeys(settings.redis_key_prefix, "sale-1").rate("holds", "dave")
-    answers = [await limiter.wait_seconds(rule, "sale-1", "dave") for _ in range(4)]
+    window = SaleKeys(settings.redis_key_prefix, event).rate("holds", "dave")
+    answers = [await _wait_to_hold(holds, rule, event, "dave", f"A-{n}") for n in range(1, 5)]
     assert answers[:2] == [0, 0]
     assert 0 < answers[2] <= 3
     assert 0 < answers[3] <= answers[2]  # a refused attempt does not push the window's end out
 
-    # The window ends when Redis expires its counter (the clock the limiter uses), not when a
+    # The window ends when Redis expires its counter (the clock the limit uses), not when a
     # sleep in this test guesses it has.
     await eventually(lambda: _gone(redis_client, window), within=30)
 
-    assert await limiter.wait_seconds(rule, "sale-1", "dave") == 0
+    assert await _wait_to_hold(holds, rule, event, "dave", "A-5") == 0
 
 
 async def _gone(redis: aioredis.Redis, key: str) -> bool:
     return not await redis.exists(key)
 
 
-async def test_limiter_counts_users_and_actions_apart(limiter: RateLimiter) -> None:
-    holds = RateRule("holds", limit=1, window_seconds=30)
-    joins = RateRule("joins", limit=1, window_seconds=30)
-    assert await limiter.wait_seconds(holds, "sale-1", "erin") == 0
-    assert await limiter.wait_seconds(holds, "sale-1", "erin") == 30
-
-    assert await limiter.wait_seconds(holds, "sale-1", "frank") == 0
-    assert await limiter.wait_seconds(joins, "sale-1", "erin") == 0
+async def test_holds_are_counted_per_buyer_and_a_refused_hold_counts_too(
+    redis_client: aioredis.Redis, settings: CommonSettings
+) -> None:
+    event = await make_sale(redis_client, settings.redis_key_prefix, seats=10)
+    holds = SeatHolds(redis_client, settings.redis_key_prefix)
+    rule = RateRule("holds", limit=2, window_seconds=30)
+    assert await _wait_to_hold(holds, rule, event, "erin", "A-1") == 0
+    # Frank's hold of a seat already taken is refused, and counted all the same.
+    assert await _wait_to_hold(holds, rule, event, "frank", "A-1") == 0
+    assert await _wait_to_hold(holds, rule, event, "frank", "A-2") == 0
+    assert await _wait_to_hold(holds, rule, event, "frank", "A-3") == 30
+    assert await _wait_to_hold(holds, rule, event, "erin", "A-3") == 0
 
 
 async def test_malformed_holds_spend_nothing_of_the_buyers_allowance(

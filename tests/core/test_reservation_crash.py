@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from ticketing.common.ratelimit import RateRule
 from ticketing.common.redis_keys import SaleKeys, held_sales_key
 from ticketing.common.settings import CommonSettings
 from ticketing.common.sqltypes import utcnow
@@ -63,7 +64,13 @@ async def hold_then_crash(
     await redis.sadd(held_sales_key(prefix), event_id)
     # Alice crashes many holds here: the purchase limit is not what these tests are about.
     await SeatHolds(redis, prefix).hold(
-        event_id, reservation_id, "alice", seats, ttl_ms, max_seats_per_buyer=1000
+        event_id,
+        reservation_id,
+        "alice",
+        seats,
+        ttl_ms,
+        max_seats_per_buyer=1000,
+        rate=RateRule("holds", limit=1000, window_seconds=60),
     )
     return reservation_id
 

@@ -14,21 +14,33 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from ticketing.common.errors import PermanentError, TemporaryError
+from ticketing.common.ratelimit import (
+    COUNT_REQUEST_LUA,
+    RateRule,
+    refusal_reason,
+    seconds_to_wait,
+)
 from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys
 
 FREE = "free"
 
-# KEYS: seats hash, hold key, hold deadlines, hold owners, buyer seats.
-# ARGV: reservation id, hold key TTL (ms), user id, purchase limit, seat ids...
-# All or none: the seats are held only if every one of them exists and is free, and the buyer's
-# seats held or bought in this sale stay within the limit. The index entry and the buyer's count
-# are written in the same script, so no hold can exist that the orphan reaper cannot find, and
-# concurrent holds of one buyer cannot pass the limit together.
-HOLD = """
+# KEYS: seats hash, hold key, hold deadlines, hold owners, buyer seats, the buyer's hold counter.
+# ARGV: reservation id, hold key TTL (ms), user id, purchase limit, holds allowed a window,
+# window (ms), seat ids...
+# The request is counted against the buyer's rate of holds first, refused or not (the count and
+# the hold in one round trip). All or none: the seats are held only if every one of them exists
+# and is free, and the buyer's seats held or bought in this sale stay within the limit. The index
+# entry and the buyer's count are written in the same script, so no hold can exist that the
+# orphan reaper cannot find, and concurrent holds of one buyer cannot pass the limit together.
+HOLD = (
+    COUNT_REQUEST_LUA
+    + """
+local left = count_request(KEYS[6], tonumber(ARGV[5]), tonumber(ARGV[6]))
+if left > 0 then return {'limited', tostring(left)} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_event'} end
 local unknown, taken, seats = {}, {}, {}
-for i = 5, #ARGV do
+for i = 7, #ARGV do
   local state = redis.call('HGET', KEYS[1], ARGV[i])
   if not state then unknown[#unknown + 1] = ARGV[i]
   elseif state ~= 'free' then taken[#taken + 1] = ARGV[i] end
@@ -48,6 +60,7 @@ redis.call('ZADD', KEYS[3], string.format('%d', deadline), ARGV[1])
 redis.call('HSET', KEYS[4], ARGV[1], cjson.encode({user = ARGV[3], seats = seats}))
 return {'held'}
 """
+)
 
 # Moves a buyer's count of seats held or bought by `change`; a count that reaches 0 is removed.
 BUYER_COUNT_LUA = """
@@ -160,6 +173,15 @@ class PurchaseLimitReached(PermanentError):
         self.already = already
 
 
+class TooManyHolds(PermanentError):
+    """The buyer is over their rate of holds in this sale: they may hold again in `wait_seconds`."""
+
+    def __init__(self, rule: RateRule, wait_seconds: int) -> None:
+        super().__init__(refusal_reason(rule, wait_seconds))
+        self.rule = rule
+        self.wait_seconds = wait_seconds
+
+
 @dataclass(frozen=True)
 class ExpiredHold:
     """A hold whose hold key has expired but whose seats were never sold or released."""
@@ -196,15 +218,29 @@ class SeatHolds:
         ttl_ms: int,
         *,
         max_seats_per_buyer: int,
+        rate: RateRule,
     ) -> None:
-        """Hold every seat for the reservation, or none of them; none either if the buyer would
-        then hold or own more than `max_seats_per_buyer` seats in the sale."""
+        """Count the request against the buyer's `rate` of holds, then hold every seat for the
+        reservation, or none of them; none either if the buyer would then hold or own more than
+        `max_seats_per_buyer` seats in the sale."""
+        keys = self._keys(event_id, reservation_id)
+        keys.append(SaleKeys(self._prefix, event_id).rate(rate.action, user_id))
         result = await self._run(
             self._hold,
-            self._keys(event_id, reservation_id),
-            [reservation_id, ttl_ms, user_id, max_seats_per_buyer, *seat_ids],
+            keys,
+            [
+                reservation_id,
+                ttl_ms,
+                user_id,
+                max_seats_per_buyer,
+                rate.limit,
+                rate.window_ms,
+                *seat_ids,
+            ],
         )
         outcome, *seats = (_text(item) for item in result)
+        if outcome == "limited":
+            raise TooManyHolds(rate, seconds_to_wait(int(seats[0])))
         if outcome == "no_event":
             raise EventNotOnSale(f"event {event_id} has no seats on sale")
         if outcome == "unknown":

@@ -2,22 +2,23 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from ticketing.common.auth_deps import CurrentUser
 from ticketing.common.errors import DomainError, TemporaryError
 from ticketing.common.ids import Slug
+from ticketing.common.ratelimit import refusal
 from ticketing.reservation.deps import AdmittedUser, ServiceDep
 from ticketing.reservation.holds import (
     EventNotOnSale,
     PurchaseLimitReached,
     SeatsTaken,
+    TooManyHolds,
     UnknownSeats,
 )
 from ticketing.reservation.lifecycle import TransitionRefused
 from ticketing.reservation.models import Reservation, ReservationPublic, ReservationRequest
 from ticketing.reservation.service import ReservationNotFound
-from ticketing.reservation.settings import ReservationSettings
 
 router = APIRouter(tags=["reservations"])
 
@@ -61,18 +62,17 @@ def _public(reservation: Reservation) -> ReservationPublic:
     summary="Hold 1-4 seats (all or none) for the admitted user",
 )
 async def reserve(
-    request: Request,
     event_id: Slug,
     body: ReservationRequest,
     admission: AdmittedUser,
     service: ServiceDep,
 ) -> ReservationPublic:
-    # Counted here, once FastAPI has validated the body: a malformed request spends nothing of
-    # the buyer's allowance of holds (429 beyond it).
-    settings: ReservationSettings = request.app.state.settings
-    await service.limiter.enforce(settings.hold_rate, event_id, admission.user_id)
+    # Counted by the hold itself, once FastAPI has validated the body: a malformed request
+    # spends nothing of the buyer's allowance of holds (429 beyond it).
     try:
         reservation = await service.reserve(admission.user_id, event_id, body.seat_ids)
+    except TooManyHolds as exc:
+        raise refusal(exc.rule, exc.wait_seconds) from exc
     except DomainError as exc:
         raise _http_error(exc) from exc
     return _public(reservation)

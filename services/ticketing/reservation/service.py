@@ -20,7 +20,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.errors import PermanentError, TemporaryError
-from ticketing.common.ratelimit import RateLimiter
 from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys, held_sales_key
 from ticketing.common.sale_config import DEFAULT_MAX_SEATS_PER_BUYER, read_sale_config
@@ -69,7 +68,6 @@ class ReservationService:
         self._redis = redis
         self._settings = settings
         self._holds = SeatHolds(redis, settings.redis_key_prefix)
-        self.limiter = RateLimiter(redis, settings.redis_key_prefix)
         self._clock = clock
         self._terms: dict[str, tuple[float, HoldTerms]] = {}
         self._config_lock = asyncio.Lock()
@@ -90,6 +88,7 @@ class ReservationService:
             seat_ids,
             hold_ms,
             max_seats_per_buyer=terms.max_seats_per_buyer,
+            rate=self._settings.hold_rate,
         )
         # Built only for the winners of the hold: most callers in a rush are refused above.
         reservation = Reservation(
