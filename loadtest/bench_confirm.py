@@ -3,12 +3,13 @@ rate against the real reservation and payment services (`python -m ticketing ...
 Redis, MariaDB and Kafka), next to a bare aiokafka producer -> consumer pair through the same
 broker at the same rate, measured by the same harness.
 
-    python -m loadtest.bench_confirm [--rate 500] [--seconds 10] [--runs 3]
+    python -m loadtest.bench_confirm [--rate 500] [--seconds 10] [--runs 3] [--json PATH]
 
 A reservation's latency is its `updated_at - created_at` once CONFIRMED: both are stamped by the
 reservation service, right after the Lua hold and when the paid reservation commits. Each service
 process's CPU time over the run, per confirmed reservation, is printed too: on a shared machine it
-compares two builds better than the latency does.
+compares two builds better than the latency does. `--json` writes every run's figures with the
+commit and the machine (the raw record the README quotes).
 """
 
 import argparse
@@ -21,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from loadtest.bench_common import (
     median,
     run_dir,
     spread,
+    write_record,
 )
 
 PREFIX = "bench"
@@ -327,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--gateway-latency", type=float, default=0.05, help="simulated payment provider (s)"
     )
+    parser.add_argument("--json", type=Path, help="also write the raw record to this file")
     args = parser.parse_args(argv)
 
     runs: list[ConfirmRun] = []
@@ -378,6 +381,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     cpu = {name: statistics.median(r.cpu_ms[name] for r in runs) for name in runs[0].cpu_ms}
     print(f"service CPU a confirmed reservation (median): {cpu_text(cpu)}")
+    if args.json:
+        write_record(
+            args.json,
+            "bench_confirm",
+            {
+                "settings": {
+                    key: getattr(args, key)
+                    for key in ("rate", "seconds", "runs", "gateway_latency")
+                },
+                "runs": [asdict(run) for run in runs],
+                "medians": {"cpu_ms_a_confirmed_reservation": cpu, "rate": rate.value},
+            },
+        )
 
 
 def cpu_text(cpu_ms: dict[str, float]) -> str:

@@ -52,7 +52,10 @@ async def test_confirmed_buyer_leaves_the_active_set_and_other_sessions_stay(
 
 
 async def test_confirmation_stands_when_the_active_set_cannot_be_updated(
-    service: ReservationService, redis_client: aioredis.Redis, settings: CommonSettings
+    service: ReservationService,
+    redis_client: aioredis.Redis,
+    settings: CommonSettings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     event = await make_sale(redis_client, settings.redis_key_prefix, seats=4)
     keys = SaleKeys(settings.redis_key_prefix, event)
@@ -66,3 +69,4 @@ async def test_confirmation_stands_when_the_active_set_cannot_be_updated(
     assert confirmed.status is ReservationStatus.CONFIRMED
     states = await seat_states(redis_client, settings.redis_key_prefix, event)
     assert states["A-1"] == f"sold:{reservation.id}"
+    assert "could not end the buyer's waiting-room session" in caplog.text

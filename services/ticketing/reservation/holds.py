@@ -7,6 +7,7 @@ its seats are sold or released, so that a hold whose reservation was never recor
 """
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ from ticketing.common.ratelimit import (
 )
 from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import SaleKeys
+
+log = logging.getLogger(__name__)
 
 FREE = "free"
 
@@ -94,11 +97,14 @@ return freed
 """
 )
 
-# KEYS: seats hash, hold key, hold deadlines, hold owners, buyer seats.
-# ARGV: reservation id, user id, seat ids...
+# KEYS: seats hash, hold key, hold deadlines, hold owners, buyer seats, and with a confirmation
+# the sale's active set. ARGV: reservation id, user id, seat ids...
 # Runs only after the tickets are committed in MySQL, which is the last word: the seats become
-# sold to this reservation whatever Redis says. Returns the seats that were not held by it; each
-# of those now counts for this buyer, and no longer for a buyer of another hold it was taken from.
+# sold to this reservation whatever Redis says. Returns whether the session (below) ended, and
+# the seats that were not held by it; each of those now counts for this buyer, and no longer for
+# a buyer of another hold it was taken from. Given the active set, the buyer's waiting-room session ends in the same round trip (the queue's
+# member is the user id), so the next in line gets in now instead of when it would have expired;
+# the session's expiry frees the slot anyway if that one write fails.
 SELL = (
     BUYER_COUNT_LUA
     + """
@@ -119,7 +125,9 @@ count_buyer_seats(KEYS[5], ARGV[2], #surprises)
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
-return surprises
+-- pcall: a session that cannot be ended (the set unreadable) leaves the sale as it is.
+local ended = not KEYS[6] or type(redis.pcall('ZREM', KEYS[6], ARGV[2])) == 'number'
+return {ended and 1 or 0, surprises}
 """
 )
 
@@ -262,12 +270,25 @@ class SeatHolds:
         return int(freed)
 
     async def sell(
-        self, event_id: str, reservation_id: str, user_id: str, seat_ids: list[str]
+        self,
+        event_id: str,
+        reservation_id: str,
+        user_id: str,
+        seat_ids: list[str],
+        *,
+        end_session: bool = False,
     ) -> list[str]:
-        """Mark the seats sold to the reservation; the seats it did not hold before."""
-        surprises = await self._run(
-            self._sell, self._keys(event_id, reservation_id), [reservation_id, user_id, *seat_ids]
-        )
+        """Mark the seats sold to the reservation, and with `end_session` end the buyer's
+        waiting-room session; the seats it did not hold before."""
+        keys = self._keys(event_id, reservation_id)
+        if end_session:
+            keys.append(SaleKeys(self._prefix, event_id).active)
+        ended, surprises = await self._run(self._sell, keys, [reservation_id, user_id, *seat_ids])
+        if not ended:
+            log.warning(
+                "could not end the buyer's waiting-room session; its expiry will",
+                extra={"reservation_id": reservation_id},
+            )
         return [_text(seat) for seat in surprises]
 
     async def expired(self, event_id: str, limit: int) -> list[ExpiredHold]:

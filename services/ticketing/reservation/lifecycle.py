@@ -25,7 +25,8 @@ class Effect(StrEnum):
     SELL = "sell"
     RELEASE = "release"
     REFUND = "refund"
-    # The buyer is done: their waiting-room session gives its slot back before it expires.
+    # The buyer is done: their waiting-room session gives its slot back before it expires (with
+    # SELL, in its script).
     END_SESSION = "end_session"
 
 

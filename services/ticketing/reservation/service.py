@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.errors import PermanentError, TemporaryError
 from ticketing.common.redis_client import RedisClient
-from ticketing.common.redis_keys import SaleKeys, held_sales_key
+from ticketing.common.redis_keys import held_sales_key
 from ticketing.common.sale_config import DEFAULT_MAX_SEATS_PER_BUYER, read_sale_config
 from ticketing.common.sqltypes import utcnow
 from ticketing.reservation import messages
@@ -247,7 +247,8 @@ class ReservationService:
     async def _carry_out(self, reservation: Reservation, step: Step) -> None:
         args = (reservation.event_id, reservation.id, reservation.user_id, reservation.seat_ids)
         if Effect.SELL in step.effects:
-            surprises = await self._holds.sell(*args)
+            end_session = Effect.END_SESSION in step.effects
+            surprises = await self._holds.sell(*args, end_session=end_session)
             if surprises:
                 log.error(
                     "sold seats the reservation did not hold in Redis",
@@ -255,22 +256,6 @@ class ReservationService:
                 )
         if Effect.RELEASE in step.effects:
             await self._holds.release(*args)
-        if Effect.END_SESSION in step.effects:
-            await self._end_session(reservation)
-
-    async def _end_session(self, reservation: Reservation) -> None:
-        """Free the buyer's slot in the waiting room's active set (the queue's member is the user
-        id), so the next in line gets in now instead of when the session would have expired."""
-        active = SaleKeys(self._settings.redis_key_prefix, reservation.event_id).active
-        try:
-            await self._redis.zrem(active, reservation.user_id)
-        except RedisError:
-            # The confirmation stands: the session's expiry frees the slot anyway.
-            log.warning(
-                "could not end the buyer's waiting-room session",
-                extra={"reservation_id": reservation.id},
-                exc_info=True,
-            )
 
     async def _hold_terms(self, event_id: str) -> HoldTerms:
         """The sale's hold terms, read at most once a second per sale: a rush of thousands of
