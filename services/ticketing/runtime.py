@@ -74,7 +74,9 @@ async def open_service_clients(
     engine = await stack.enter_async_context(open_database(settings.database_url))
     families = dict.fromkeys(map(topics.name, topics_used), TopicFamily.MAIN)
     await ensure_topics(
-        settings.kafka_bootstrap, settings.topic_specs(families | ladder_topics(topics))
+        settings.kafka_bootstrap,
+        settings.topic_specs(families | ladder_topics(topics)),
+        settings.kafka_wait_seconds,
     )
     producer = make_producer(settings.kafka_bootstrap, client_id)
     await producer.start()

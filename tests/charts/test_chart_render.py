@@ -94,6 +94,26 @@ def test_http_services_are_probed_on_healthz_and_readyz(helm_binary: Path) -> No
         assert container["command"] == ["python", "-m", "ticketing", name]
 
 
+def test_liveness_waits_for_a_start_that_waits_for_kafka(helm_binary: Path) -> None:
+    """A component waiting for a broker at a first install is not restarted meanwhile: its
+    startup probe outlasts the wait it is told, and liveness begins after it."""
+    deployments = by_kind(render(helm_binary, (), "kafka.waitSeconds=120"), "Deployment")
+    waiting = set()
+    for name, deployment in deployments.items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        if "livenessProbe" not in container:
+            continue
+        startup = container["startupProbe"]
+        assert startup["httpGet"] == container["livenessProbe"]["httpGet"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 120 + 30
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        if "TICKETING_KAFKA_BOOTSTRAP" in env:
+            assert env["TICKETING_KAFKA_WAIT_SECONDS"] == "120"
+            waiting.add(name)
+    kafka_users = {"reservation", "payment", "retry-worker", "retry-consumer"}
+    assert waiting == {f"ticketing-{name}" for name in kafka_users}
+
+
 def test_replicas_are_left_to_the_operator_and_the_autoscalers(helm_binary: Path) -> None:
     manifests = render(helm_binary, (), "components.payment.autoscaling.enabled=false")
 

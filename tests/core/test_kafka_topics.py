@@ -4,17 +4,21 @@ against the session's real (single) broker, read back with the admin client."""
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaConnectionError
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from ticketing.common.kafka import TopicSettingsError, ensure_topics
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import RESERVATION_PAID, TopicFamily, Topics, TopicSpec
 from ticketing.retry.policy import ladder_topics
+from ticketing_dev.ports import free_port
+from ticketing_dev.servers import KafkaServer
 
 # DescribeConfigs' config_source of a value set on the topic itself.
 TOPIC_CONFIG = 1
@@ -170,3 +174,38 @@ async def test_more_copies_than_the_cluster_has_brokers_is_refused_naming_the_se
 def test_min_insync_replicas_above_the_replication_factor_is_refused() -> None:
     with pytest.raises(ValidationError, match="TICKETING_KAFKA_MAIN_MIN_INSYNC_REPLICAS=2 exceeds"):
         CommonSettings(kafka_main_replication_factor=1, kafka_main_min_insync_replicas=2)
+
+
+async def test_topics_wait_for_a_broker_that_comes_up_after_the_service(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As at a first install, where the services start before the broker: creating the topics
+    waits for it, saying so, instead of failing the process."""
+    broker = KafkaServer(tmp_path, free_port(), free_port())
+    specs = {"late.broker": TopicSpec(TopicFamily.MAIN, 2, 1)}
+    creating = asyncio.create_task(ensure_topics(broker.bootstrap, specs, wait_seconds=240))
+    try:
+        await asyncio.sleep(2)
+        assert not creating.done(), "creating the topics gave up on a broker not up yet"
+        assert "no Kafka broker answers at" in caplog.text
+        await asyncio.to_thread(broker.start)
+        assert await asyncio.wait_for(creating, 240) == []
+        client = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await client.start()
+        try:
+            assert await layout(client, ["late.broker"]) == {"late.broker": (2, 1)}
+        finally:
+            await client.close()
+    finally:
+        creating.cancel()
+        await asyncio.gather(creating, return_exceptions=True)
+        await asyncio.to_thread(broker.process.stop)
+
+
+async def test_a_broker_that_never_answers_fails_the_start_once_the_wait_is_over() -> None:
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(KafkaConnectionError):
+        await ensure_topics(
+            f"127.0.0.1:{free_port()}", {"no.broker": TopicSpec(TopicFamily.MAIN, 1, 1)}, 2.0
+        )
+    assert asyncio.get_running_loop().time() - started >= 2.0

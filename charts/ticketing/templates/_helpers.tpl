@@ -205,6 +205,8 @@ it calls hold its SHA-256. tests/charts/test_key_custody.py holds the chart to t
 {{- if has "kafka" .values.backends }}
 - name: TICKETING_KAFKA_BOOTSTRAP
   valueFrom: {configMapKeyRef: {name: {{ $config }}, key: kafka-bootstrap}}
+- name: TICKETING_KAFKA_WAIT_SECONDS
+  value: {{ $root.Values.kafka.waitSeconds | quote }}
 {{- /* How the topics it finds missing are created: deadLetter -> TICKETING_KAFKA_DEAD_LETTER_*. */}}
 {{- range $family, $topic := $root.Values.kafka.topics }}
 {{- $variable := printf "TICKETING_KAFKA_%s" ($family | snakecase | upper) }}
@@ -306,9 +308,15 @@ containers:
     {{- end }}
     {{- with .values.probes }}
     {{- with .liveness }}
+    {{- /* Liveness starts once the process first answers: while it waits for its backing
+    servers (kafka.waitSeconds at most) the kubelet leaves it be. */}}
+    startupProbe:
+      httpGet: {path: {{ . }}, port: {{ $.values.port }}}
+      periodSeconds: 5
+      timeoutSeconds: 3
+      failureThreshold: {{ add (div $root.Values.kafka.waitSeconds 5) 7 }}
     livenessProbe:
       httpGet: {path: {{ . }}, port: {{ $.values.port }}}
-      initialDelaySeconds: 10
       periodSeconds: 10
       timeoutSeconds: 3
       failureThreshold: 3

@@ -1,5 +1,6 @@
 """Kafka clients configured the platform's way: acks=all and idempotence, topics created explicitly."""
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
 from prometheus_client import Gauge
 
 from ticketing.common.settings import topic_variable
@@ -69,9 +70,43 @@ def _new_topic(name: str, spec: TopicSpec) -> NewTopic:
     return NewTopic(name, spec.partitions, spec.replication_factor, topic_configs=configs)
 
 
-async def ensure_topics(bootstrap: str, specs: Mapping[str, TopicSpec]) -> list[TopicDifference]:
+# How often a starting process says it is still waiting for a broker, and tries again.
+BROKER_WAIT_LOG_SECONDS = 10.0
+BROKER_RETRY_SECONDS = 1.0
+
+
+async def _reachable_admin(bootstrap: str, wait_seconds: float) -> AIOKafkaAdminClient:
+    """A started admin client; while no broker answers, tried again for up to `wait_seconds`
+    (at a first install the services start before the broker is up)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    next_log = loop.time()
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            await admin.start()
+            return admin
+        except KafkaConnectionError:
+            await admin.close()
+            now = loop.time()
+            if now >= deadline:
+                raise
+            if now >= next_log:
+                log.warning(
+                    "no Kafka broker answers at %s yet; waiting up to %.0f s more",
+                    bootstrap,
+                    deadline - now,
+                )
+                next_log = now + BROKER_WAIT_LOG_SECONDS
+            await asyncio.sleep(BROKER_RETRY_SECONDS)
+
+
+async def ensure_topics(
+    bootstrap: str, specs: Mapping[str, TopicSpec], wait_seconds: float = 0.0
+) -> list[TopicDifference]:
     """Create the topics that do not exist yet (the broker does not auto-create them), each as
-    its spec says; report the existing ones that differ and leave them as they are.
+    its spec says; report the existing ones that differ and leave them as they are. A broker
+    that does not answer is waited for up to `wait_seconds`.
 
     Fewer partitions than configured is a warning, not a refusal: the service works, only fewer
     of a group's consumers have a partition to read. Adding partitions moves keys to other
@@ -79,8 +114,7 @@ async def ensure_topics(bootstrap: str, specs: Mapping[str, TopicSpec]) -> list[
     the service does not stop a sale meanwhile. A different replication factor likewise needs a
     reassignment only an administrator runs.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    admin = await _reachable_admin(bootstrap, wait_seconds)
     try:
         brokers = len((await admin.describe_cluster())["brokers"])
         for spec in specs.values():

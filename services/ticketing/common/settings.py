@@ -70,6 +70,11 @@ class CommonSettings(BaseSettings):
     redis_cluster: bool = False
     database_url: str = "mysql+asyncmy://ticketing:ticketing-local@127.0.0.1:13306/ticketing"
     kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_wait_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="how long a starting process waits for a Kafka broker to answer, then exits",
+    )
 
     # Namespaces that let several sales, test runs or tenants share one Redis and one broker.
     redis_key_prefix: str = "tk"

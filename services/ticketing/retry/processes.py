@@ -43,7 +43,11 @@ PROBE_READ_TIMEOUT_SECONDS = 5.0
 
 async def _prepare(settings: RetrySettings) -> Topics:
     topics = Topics(settings.kafka_topic_prefix)
-    await ensure_topics(settings.kafka_bootstrap, settings.topic_specs(ladder_topics(topics)))
+    await ensure_topics(
+        settings.kafka_bootstrap,
+        settings.topic_specs(ladder_topics(topics)),
+        settings.kafka_wait_seconds,
+    )
     return topics
 
 
