@@ -10,7 +10,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from prometheus_client import REGISTRY
 from ticketing.common.background import background
 from ticketing.common.consumer import ConsumerRunner, FailureHandler, PartitionProgress
@@ -303,3 +303,45 @@ async def test_an_id_older_than_the_window_is_gone_from_redis_and_applied_again(
 
         await eventually(applied_again, within=60)
     assert _duplicates(topic) == 0
+
+
+async def test_partitions_added_to_a_topic_while_the_consumer_runs_are_read_within_seconds(
+    settings: CommonSettings, redis_client: aioredis.Redis
+) -> None:
+    """The group splits only the partitions its consumers know of: what they know is refreshed
+    every few seconds, not aiokafka's 5 minutes. The same refresh catches a new topic whose
+    metadata had not reached the broker a starting consumer asked (seen on three brokers)."""
+    handled: list[str] = []
+
+    async def handle(envelope: Envelope) -> None:
+        handled.append(envelope.message_id)
+
+    def was_handled(message_id: str) -> Callable[[], Awaitable[bool]]:
+        async def done() -> bool:
+            return message_id in handled
+
+        return done
+
+    async with (
+        one_partition_topic(settings) as topic,
+        background(runner=topic.runner(redis_client, handle).run()),
+    ):
+        await topic.send("k1", "on-partition-0")
+        await eventually(was_handled("on-partition-0"), within=60)
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_partitions({topic.name: NewPartitions(total_count=2)})
+        finally:
+            await admin.close()
+        envelope = Envelope.new("test", key="k2", message_id="on-partition-1", payload={})
+        # A new producer: the test's own knows the topic's one partition only.
+        producer = make_producer(settings.kafka_bootstrap, "runner-test-partitions")
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic.name, envelope.to_bytes(), key=b"k2", partition=1)
+        finally:
+            await producer.stop()
+
+        await eventually(was_handled("on-partition-1"), within=60)

@@ -27,6 +27,7 @@ from prometheus_client import Counter
 
 from ticketing.common.dedup import ProcessedIds
 from ticketing.common.envelope import Envelope
+from ticketing.common.kafka import CONSUMER_METADATA_MAX_AGE_MS
 from ticketing.common.liveness import beat
 from ticketing.common.observability import message_context
 from ticketing.common.redis_client import RedisClient
@@ -141,6 +142,7 @@ class ConsumerRunner:
             group_id=self._group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            metadata_max_age_ms=CONSUMER_METADATA_MAX_AGE_MS,
         )
 
         async def revoked(partitions: list[TopicPartition]) -> None:

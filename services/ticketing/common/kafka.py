@@ -52,6 +52,13 @@ class TopicDifference:
         )
 
 
+# How often a consumer refreshes what it knows of the topics. A topic just created may not be in
+# the metadata of the broker a consumer asks first (a cluster of several), and the group then
+# splits no partitions of it to anyone: with aiokafka's default of 5 minutes the topic would go
+# unread that long. 10 s costs one small metadata request a consumer.
+CONSUMER_METADATA_MAX_AGE_MS = 10_000
+
+
 def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
     """A producer that neither loses nor duplicates what the broker acknowledged."""
     return AIOKafkaProducer(

@@ -13,6 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from redis.exceptions import RedisError
 
+from ticketing.common.kafka import CONSUMER_METADATA_MAX_AGE_MS
 from ticketing.common.liveness import beat
 from ticketing.common.topics import Topics
 from ticketing.retry.failure import FailedRecord
@@ -36,6 +37,7 @@ def make_retry_consumer(
         group_id=consumer_group(topics),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        metadata_max_age_ms=CONSUMER_METADATA_MAX_AGE_MS,
     )
 
 
