@@ -102,9 +102,10 @@ return freed
 # Runs only after the tickets are committed in MySQL, which is the last word: the seats become
 # sold to this reservation whatever Redis says. Returns whether the session (below) ended, and
 # the seats that were not held by it; each of those now counts for this buyer, and no longer for
-# a buyer of another hold it was taken from. Given the active set, the buyer's waiting-room session ends in the same round trip (the queue's
-# member is the user id), so the next in line gets in now instead of when it would have expired;
-# the session's expiry frees the slot anyway if that one write fails.
+# a buyer of another hold it was taken from. Given the active set, the buyer's waiting-room
+# session ends in the same round trip (the queue's member is the user id), so the next in line
+# gets in now instead of when it would have expired; the session's expiry frees the slot anyway
+# if that one write fails.
 SELL = (
     BUYER_COUNT_LUA
     + """
