@@ -196,3 +196,34 @@ async def test_concurrent_joins_after_a_change_all_see_the_new_configuration(
 
     assert {config.message for _, config in filter(None, seen)} == {"Doors at 7"}
     assert all(seen)
+
+
+async def _config_reads(redis_client: aioredis.Redis) -> int:
+    stats = await redis_client.info("commandstats")
+    return int(stats.get("cmdstat_hgetall", {}).get("calls", 0))
+
+
+async def test_the_joins_that_meet_a_new_sale_together_share_one_read_of_it(
+    joins: Joins, queue: SaleQueue, redis_client: aioredis.Redis
+) -> None:
+    await publish_sale(redis_client, queue)
+    before = await _config_reads(redis_client)
+
+    seen = await asyncio.gather(*(joins.sale(queue.event_id) for _ in range(50)))
+
+    assert all(seen)
+    assert await _config_reads(redis_client) - before == 1
+
+
+async def test_a_join_that_gives_up_does_not_cancel_the_read_others_wait_for(
+    joins: Joins, queue: SaleQueue, redis_client: aioredis.Redis
+) -> None:
+    await publish_sale(redis_client, queue)
+    leaving = asyncio.ensure_future(joins.sale(queue.event_id))
+    staying = asyncio.ensure_future(joins.sale(queue.event_id))
+    await asyncio.sleep(0)
+
+    leaving.cancel()
+
+    assert await staying is not None
+    assert leaving.cancelled()

@@ -1,6 +1,7 @@
 """Joining the line from the routes: the sale's configuration from the hub's per-interval cache,
 and every join of a sale coalesced with the others in flight into one Redis round trip."""
 
+import asyncio
 from collections.abc import Sequence
 
 from ticketing.common.ratelimit import RateRule
@@ -22,6 +23,7 @@ class Joins:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self._configured: set[str] = set()
+        self._reading: dict[str, asyncio.Future[SaleConfig | None]] = {}
         self._batches: dict[tuple[str, str], Coalescer[_Join, Place | Throttled]] = {}
 
     async def sale(self, event_id: str) -> tuple[SaleView, SaleConfig] | None:
@@ -30,17 +32,29 @@ class Joins:
         The configuration is the hub's, at most one push interval old: a change to a sale, or its
         removal, reaches joins within one interval. A sale id this process has not seen is read
         from Redis first, so a new sale is joinable at once and an unknown id makes no view."""
-        settings = self.hub.settings
         if event_id not in self._configured:
-            # Not a refresh of the hub's view yet: a view read now would not count this join.
-            config = await read_sale_config(self.hub.client, settings.redis_key_prefix, event_id)
+            config = await self._first_read(event_id)
             if config is None:
                 return None
             self._configured.add(event_id)
             return self.hub.view(event_id), config
         view = self.hub.view(event_id)
-        await self.hub.refresh(view, settings.queue_push_interval_seconds)
+        await self.hub.refresh(view, self.hub.settings.queue_push_interval_seconds)
         return None if view.config is None else (view, view.config)
+
+    async def _first_read(self, event_id: str) -> SaleConfig | None:
+        """The sale's configuration from Redis, one read shared by the joins that arrive while it
+        is in flight: at a sale's opening a process meets hundreds of joins of a sale it has not
+        seen before the first read returns, and each read its own. (Not a refresh of the hub's
+        view yet: a view read now would not count this join.)"""
+        if (reading := self._reading.get(event_id)) is None:
+            reading = asyncio.ensure_future(
+                read_sale_config(self.hub.client, self.hub.settings.redis_key_prefix, event_id)
+            )
+            self._reading[event_id] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(event_id, None))
+        # Shielded: a caller that goes away does not cancel the read the others wait for.
+        return await asyncio.shield(reading)
 
     async def join(
         self, view: SaleView, config: SaleConfig, user_id: str, rule: RateRule
