@@ -11,6 +11,7 @@ import websockets
 from ticketing.common.sale_config import write_sale_config
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Tokens
+from ticketing.queue.deps import EVENT_ID_PATTERN
 from ticketing.queue.settings import QueueSettings
 from ticketing.queue.store import SaleQueue
 
@@ -105,6 +106,28 @@ async def test_http_join_and_poll_keep_one_place(
         metrics = (await client.get("/metrics")).text
         assert "ticketing_queue_token_rejections_total" in metrics
         assert "ticketing_queue_waiting" in metrics
+
+
+async def test_the_join_refuses_a_malformed_sale_id_and_is_counted_and_described_as_one_route(
+    service: tuple[str, QueueSettings], queue: SaleQueue, redis_client: aioredis.Redis
+) -> None:
+    base, settings = service
+    await publish_sale(redis_client, queue)
+    headers = {"Authorization": f"Bearer {login_token(settings, 'gina')}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers) as client:
+        assert (await client.post("/sales/spring-concert/queue")).status_code == 200
+        malformed = await client.post("/sales/%7Bspring%7D/queue")
+        metrics = (await client.get("/metrics")).text
+        schema = (await client.get("/openapi.json")).json()
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"][0]["loc"] == ["path", "event_id"]
+    assert await redis_client.zcard(queue.keys.waiting) == 1
+    joined = 'method="POST",route="/sales/{event_id}/queue",service="queue",status="%d"'
+    assert joined % 200 in metrics
+    assert joined % 422 in metrics
+    described = schema["paths"]["/sales/{event_id}/queue"]["post"]
+    assert described["security"] == [{"HTTPBearer": []}]
+    assert described["parameters"][0]["schema"]["pattern"] == EVENT_ID_PATTERN
 
 
 async def test_a_session_that_ran_out_before_the_admission_round_is_not_reported_admitted(
