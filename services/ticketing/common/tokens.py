@@ -36,6 +36,10 @@ _A: Mapping[TokenKindName, str] = {"login": "a login", "admission": "an admissio
 # poll, seat-map read, hold and reservation read, and the signature check was a tenth of the
 # reservation service's CPU in a sale's rush. The expiry and the key are checked on every use.
 VERIFIED_TOKENS_KEPT = 20_000
+# The key ids of accepted token headers, by their encoded segment: every token one key signs
+# carries the same header, and PyJWT reads and checks the whole token to give it (about 15 µs of
+# a join's CPU, loadtest.bench_join). The signature check reads the token again, header included.
+HEADERS_KEPT = 64
 # An unknown key id is looked up in the signer's JWKS at most this often, so a flood of made-up
 # ids costs the signer one request a second per process.
 UNKNOWN_KEY_REFETCH_SECONDS = 1.0
@@ -194,6 +198,7 @@ class TokenVerifier:
         self.audience = audience
         self.issuer = issuer
         self._verified: dict[str, tuple[str, dict[str, object]]] = {}
+        self._headers: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: CommonSettings, kind: TokenKindName) -> "TokenVerifier":
@@ -231,25 +236,12 @@ class TokenVerifier:
         return claims
 
     async def _verify(self, token: str) -> tuple[str, dict[str, object]]:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise TokenRejected(f"token is malformed: {exc}") from exc
-        # Decided before any key is looked at: `none`, or HS256 keyed with a public key
-        # (algorithm confusion), never reaches a signature check.
-        # Reasons name no value from the token: they label a metric and reach logs.
-        if header.get("alg") != ALGORITHM:
-            raise TokenRejected(f"token algorithm is not accepted ({ALGORITHM} only)")
-        if header.get("typ") != TOKEN_TYPES[self.kind]:
-            other = next((k for k, t in TOKEN_TYPES.items() if t == header.get("typ")), None)
-            raise TokenRejected(
-                f"{_A[other]} token is not {_A[self.kind]} token"
-                if other
-                else f"token is not {_A[self.kind]} token"
-            )
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise TokenRejected("token names no key (kid)")
+        segment = token.partition(".")[0]
+        if (kid := self._headers.get(segment)) is None:
+            kid = self._accepted_header(token)
+            if len(self._headers) >= HEADERS_KEPT:
+                del self._headers[next(iter(self._headers))]
+            self._headers[segment] = kid
         key = await self.keys.key(kid)
         if key is None:
             raise TokenRejected("token signed by an unknown or retired key")
@@ -273,6 +265,29 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise TokenRejected(f"token is malformed: {exc}") from exc
         return kid, claims
+
+    def _accepted_header(self, token: str) -> str:
+        """The key id the token's header names, if the header is acceptable."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenRejected(f"token is malformed: {exc}") from exc
+        # Decided before any key is looked at: `none`, or HS256 keyed with a public key
+        # (algorithm confusion), never reaches a signature check.
+        # Reasons name no value from the token: they label a metric and reach logs.
+        if header.get("alg") != ALGORITHM:
+            raise TokenRejected(f"token algorithm is not accepted ({ALGORITHM} only)")
+        if header.get("typ") != TOKEN_TYPES[self.kind]:
+            other = next((k for k, t in TOKEN_TYPES.items() if t == header.get("typ")), None)
+            raise TokenRejected(
+                f"{_A[other]} token is not {_A[self.kind]} token"
+                if other
+                else f"token is not {_A[self.kind]} token"
+            )
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise TokenRejected("token names no key (kid)")
+        return kid
 
     async def aclose(self) -> None:
         await self.keys.aclose()
