@@ -62,6 +62,7 @@ from loadtest.join_figures import (
     describe,
     row,
 )
+from loadtest.join_floor import describe_floor, measure_token_floor
 from loadtest.join_profile import profile
 from loadtest.queue_target import (
     PREFIX,
@@ -220,11 +221,12 @@ def main(argv: list[str] | None = None) -> None:
     ):
         servers = {"http": queue, "ws": queue, "bare": bare}
         runs: dict[str, list[JoinRun]] = {mode: [] for mode in args.modes}
-        zadds, scripts = [], []
+        zadds, scripts, floors = [], [], []
         for n in range(1, args.runs + 1):
             zadd, script = ceilings(redis.port, redis.url)
             zadds.append(zadd)
             scripts.append(script)
+            floors.append(measure_token_floor())
             for mode in args.modes:
                 run = one_run(mode, redis.url, servers[mode], pipes, args)
                 runs[mode].append(run)
@@ -232,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     zadd, script = median(zadds), median(scripts)
     summaries = {mode: ModeSummary.of(runs[mode]) for mode in args.modes}
     bare_summary = summaries.get("bare")
+    print(describe_floor(floors, bare_summary.cpu_us if bare_summary else None))
     print()
     print(
         f"median of {args.runs} runs of {args.seconds:g} s; ceiling: redis-benchmark -c 50 "
@@ -277,6 +280,10 @@ def main(argv: list[str] | None = None) -> None:
                 "ceilings": {
                     "zadd_per_second": [vars(s) for s in zadds],
                     "join_script_per_second": [vars(s) for s in scripts],
+                },
+                "floors": {
+                    "token_check_us": [vars(f.token_check) for f in floors],
+                    "signature_us": [vars(f.signature) for f in floors],
                 },
                 "runs": {mode: [r.figures() for r in runs[mode]] for mode in args.modes},
                 "medians": {
