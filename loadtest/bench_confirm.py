@@ -8,8 +8,9 @@ broker at the same rate, measured by the same harness.
 A reservation's latency is its `updated_at - created_at` once CONFIRMED: both are stamped by the
 reservation service, right after the Lua hold and when the paid reservation commits. Each service
 process's CPU time over the run, per confirmed reservation, is printed too: on a shared machine it
-compares two builds better than the latency does. `--json` writes every run's figures with the
-commit and the machine (the raw record the README quotes).
+compares two builds better than the latency does; so are the database's statements a confirmed
+reservation (the server's own counters, both services together). `--json` writes every run's
+figures with the commit and the machine (the raw record the README quotes).
 """
 
 import argparse
@@ -89,6 +90,25 @@ STAGES = (
 )
 
 
+# The server's statement counters, read before and after a run (both services share the server;
+# the harness's own reads while it waits for the run to settle are a handful). "Questions" is
+# every statement a client sent, COMMIT, ROLLBACK and SET included: the round trips.
+STATEMENT_COUNTERS = (
+    "Questions",
+    "Com_select",
+    "Com_insert",
+    "Com_update",
+    "Com_commit",
+    "Com_rollback",
+    "Com_set_option",
+)
+STATEMENTS_QUERY = text(
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ("
+    + ", ".join(f"'{name}'" for name in STATEMENT_COUNTERS)
+    + ")"
+)
+
+
 @dataclass(frozen=True)
 class Confirmations:
     total: Latencies
@@ -103,6 +123,7 @@ class ConfirmRun:
     broker: Latencies
     load: float
     cpu_ms: dict[str, float]  # each service's CPU time per confirmed reservation
+    statements: dict[str, float]  # the database's statement counters per confirmed reservation
 
 
 @dataclass(frozen=True)
@@ -256,6 +277,12 @@ async def settled(engine: AsyncEngine, event_id: str) -> int:
         await asyncio.sleep(0.5)
 
 
+async def statement_counts(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(STATEMENTS_QUERY)).all()
+    return {str(name): int(value) for name, value in rows}
+
+
 async def confirmations(engine: AsyncEngine, event_id: str) -> Confirmations:
     async with engine.connect() as conn:
         rows = (
@@ -282,6 +309,7 @@ async def one_run(
         headers = buyers(settings, event_id, total)
         created: list[int] = []
         cpu_before = {name: cpu_seconds([pid]) for name, pid in processes.pids.items()}
+        statements_before = await statement_counts(engine)
         # aiohttp, not httpx: httpx's pool scans every waiting request on each release, so at
         # 500/s with requests queued the client took a core of the two and starved the services.
         async with aiohttp.ClientSession(
@@ -306,15 +334,21 @@ async def one_run(
 
             reached = await paced(rate, seconds, reserve)
         pending = await settled(engine, event_id)
+        statements_after = await statement_counts(engine)
         confirm = await confirmations(engine, event_id)
+        confirmed = max(confirm.total.count, 1)
         cpu_ms = {
-            name: (cpu_seconds([pid]) - cpu_before[name]) * 1000 / max(confirm.total.count, 1)
+            name: (cpu_seconds([pid]) - cpu_before[name]) * 1000 / confirmed
             for name, pid in processes.pids.items()
+        }
+        statements = {
+            name: (statements_after[name] - statements_before[name]) / confirmed
+            for name in STATEMENT_COUNTERS
         }
         load = load_average()
         broker = await broker_latency(stack.kafka.bootstrap, rate, seconds)
         return ConfirmRun(
-            min(reached, len(created) / seconds), confirm, pending, broker, load, cpu_ms
+            min(reached, len(created) / seconds), confirm, pending, broker, load, cpu_ms, statements
         )
     finally:
         await redis.aclose()
@@ -349,7 +383,8 @@ def main(argv: list[str] | None = None) -> None:
                     f"{run.confirm.total.p50_ms:.0f} ms p99 {run.confirm.total.p99_ms:.0f} ms "
                     f"({run.confirm.total.count} confirmed, {run.pending} not); broker p50 "
                     f"{run.broker.p50_ms:.0f} ms p99 {run.broker.p99_ms:.0f} ms; CPU a "
-                    f"reservation: {cpu_text(run.cpu_ms)}; load {run.load:.1f}",
+                    f"reservation: {cpu_text(run.cpu_ms)}; database statements a confirmed "
+                    f"reservation: {statements_text(run.statements)}; load {run.load:.1f}",
                     flush=True,
                 )
     p99 = [Sample(r.confirm.total.p99_ms, r.load) for r in runs]
@@ -381,6 +416,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     cpu = {name: statistics.median(r.cpu_ms[name] for r in runs) for name in runs[0].cpu_ms}
     print(f"service CPU a confirmed reservation (median): {cpu_text(cpu)}")
+    statements = {
+        name: statistics.median(r.statements[name] for r in runs) for name in STATEMENT_COUNTERS
+    }
+    print(f"database statements a confirmed reservation (median): {statements_text(statements)}")
     if args.json:
         write_record(
             args.json,
@@ -391,13 +430,24 @@ def main(argv: list[str] | None = None) -> None:
                     for key in ("rate", "seconds", "runs", "gateway_latency")
                 },
                 "runs": [asdict(run) for run in runs],
-                "medians": {"cpu_ms_a_confirmed_reservation": cpu, "rate": rate.value},
+                "medians": {
+                    "cpu_ms_a_confirmed_reservation": cpu,
+                    "statements_a_confirmed_reservation": statements,
+                    "rate": rate.value,
+                },
             },
         )
 
 
 def cpu_text(cpu_ms: dict[str, float]) -> str:
     return ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu_ms.items())
+
+
+def statements_text(statements: dict[str, float]) -> str:
+    kinds = ", ".join(
+        f"{name.removeprefix('Com_')} {statements[name]:.1f}" for name in STATEMENT_COUNTERS[1:]
+    )
+    return f"{statements['Questions']:.1f} ({kinds})"
 
 
 def stage_row(name: str, runs: list[ConfirmRun]) -> list[str]:
