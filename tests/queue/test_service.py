@@ -14,6 +14,7 @@ from ticketing.common.tokens import Tokens
 from ticketing.queue.deps import EVENT_ID_PATTERN
 from ticketing.queue.settings import QueueSettings
 from ticketing.queue.store import SaleQueue
+from ticketing_dev.ports import free_port
 
 from .factories import make_queue_settings, publish_sale
 from .server import login_token, running_queue_service
@@ -128,6 +129,26 @@ async def test_the_join_refuses_a_malformed_sale_id_and_is_counted_and_described
     described = schema["paths"]["/sales/{event_id}/queue"]["post"]
     assert described["security"] == [{"HTTPBearer": []}]
     assert described["parameters"][0]["schema"]["pattern"] == EVENT_ID_PATTERN
+
+
+async def test_a_join_when_no_node_of_the_redis_cluster_answers_is_a_503_and_the_loops_live_on(
+    settings: CommonSettings,
+) -> None:
+    unreachable = make_queue_settings(
+        settings, redis_cluster=True, redis_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    headers = {"Authorization": f"Bearer {login_token(unreachable, 'hana')}"}
+    async with (
+        running_queue_service(unreachable) as base,
+        httpx.AsyncClient(base_url=base, headers=headers) as client,
+    ):
+        await asyncio.sleep(5 * unreachable.queue_push_interval_seconds)
+        joined = await client.post("/sales/spring-concert/queue")
+        readiness = (await client.get("/readyz")).json()
+    assert joined.status_code == 503
+    assert joined.json()["detail"] == "redis unavailable"
+    # Not ready for want of Redis, but the hub and the admission worker still run.
+    assert set(readiness["failed"]) == {"redis"}, readiness
 
 
 async def test_a_session_that_ran_out_before_the_admission_round_is_not_reported_admitted(

@@ -48,6 +48,8 @@ _UNAVAILABLE_DEPENDENCIES: Mapping[type[Exception], str] = {
     sqlalchemy.exc.TimeoutError: "database busy",
     redis.exceptions.ConnectionError: "redis unavailable",
     redis.exceptions.TimeoutError: "redis unavailable",
+    # A cluster client that reaches no node, or whose redirections ran out in a failover.
+    redis.exceptions.RedisClusterException: "redis unavailable",
 }
 
 

@@ -11,10 +11,18 @@ from typing import TypeAlias
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from ticketing.common.settings import CommonSettings
 
 RedisClient: TypeAlias = aioredis.Redis | RedisCluster
+
+# What a Redis call raises when Redis cannot serve it. A cluster client also raises
+# `RedisClusterException`, which redis-py does not derive from `RedisError`: when no node it
+# knows answers while it (re)learns the cluster (a client whose first command meets its seed node
+# killed), or when a failover exhausts its redirections. Caught as `RedisError` alone, it ended
+# the retry consumer's process during a primary's failover (seen in a stress run).
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
 
 # Connections one process keeps to Redis (to each primary of a cluster).
 REDIS_POOL_SIZE = 200

@@ -11,10 +11,8 @@ import contextlib
 import logging
 import time
 
-from redis.exceptions import RedisError
-
 from ticketing.common.liveness import beat
-from ticketing.common.redis_client import RedisClient, connect_redis
+from ticketing.common.redis_client import REDIS_UNAVAILABLE, RedisClient, connect_redis
 from ticketing.common.redis_keys import sale_config_pattern
 from ticketing.common.sale_config import Phase, SaleConfig, read_sale_config
 from ticketing.queue.metrics import QUEUE_ADMITTED, QUEUE_REMOVED
@@ -108,7 +106,7 @@ class AdmissionWorker:
             try:
                 for event_id in await self.sales():
                     await self.tick(event_id)
-            except RedisError:
+            except REDIS_UNAVAILABLE:
                 log.exception("admission tick failed; retrying next tick")
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, self.settings.queue_admission_tick_seconds - elapsed))

@@ -16,10 +16,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
-from redis.exceptions import RedisError
 
 from ticketing.common.liveness import beat
-from ticketing.common.redis_client import RedisClient
+from ticketing.common.redis_client import REDIS_UNAVAILABLE, RedisClient
 from ticketing.common.sale_config import SaleConfig, read_sale_config
 from ticketing.queue.coalesce import Coalescer
 from ticketing.queue.metrics import QUEUE_ACTIVE, QUEUE_ADMISSION_RATE, QUEUE_WAITING
@@ -178,7 +177,7 @@ class Hub:
         del view.sockets_per_user[listener.user_id]
         if listener.done:
             return
-        with contextlib.suppress(RedisError):
+        with contextlib.suppress(*REDIS_UNAVAILABLE):
             await view.away.submit(listener.user_id)
 
     def _away_marker(self, queue: SaleQueue) -> Coalescer[str, None]:
@@ -232,7 +231,7 @@ class Hub:
             started = time.monotonic()
             try:
                 await self.tick()
-            except RedisError:
+            except REDIS_UNAVAILABLE:
                 log.exception("hub tick failed; retrying next interval")
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, self.settings.queue_push_interval_seconds - elapsed))

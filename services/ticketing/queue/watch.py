@@ -21,7 +21,6 @@ import re
 import orjson
 from fastapi import FastAPI, HTTPException, status
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
 from starlette.datastructures import QueryParams
 from starlette.types import Receive, Scope, Send
 
@@ -29,6 +28,7 @@ from ticketing.common.cpu import name_current_task
 from ticketing.common.errors import TemporaryError
 from ticketing.common.http import log_refused_handshake
 from ticketing.common.ratelimit import refusal
+from ticketing.common.redis_client import REDIS_UNAVAILABLE
 from ticketing.common.tokens import TokenRejected, Tokens
 from ticketing.queue.commands import MAX_REFUSALS, POLICY_VIOLATION, Command, read_command
 from ticketing.queue.deps import EVENT_ID_PATTERN, no_sale, place_refusal
@@ -146,7 +146,7 @@ async def _watch(hub: Hub, event_id: str, listener: Listener, receive: Receive, 
                 await _close(send, code, reason)
                 return
             await listener.send(orjson.dumps({"type": "error", "reason": reason}).decode())
-    except RedisError:
+    except REDIS_UNAVAILABLE:
         pass
     finally:
         QUEUE_SOCKETS.dec()

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
 
 from ticketing.common.errors import PermanentError, TemporaryError
 from ticketing.common.ratelimit import (
@@ -21,7 +20,7 @@ from ticketing.common.ratelimit import (
     refusal_reason,
     seconds_to_wait,
 )
-from ticketing.common.redis_client import RedisClient
+from ticketing.common.redis_client import REDIS_UNAVAILABLE, RedisClient
 from ticketing.common.redis_keys import SaleKeys
 
 log = logging.getLogger(__name__)
@@ -305,7 +304,7 @@ class SeatHolds:
     async def _run(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
         try:
             return await script(keys=keys, args=args)
-        except RedisError as exc:
+        except REDIS_UNAVAILABLE as exc:
             raise TemporaryError("seat inventory is unavailable, try again") from exc
 
 

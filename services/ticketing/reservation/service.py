@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from redis.exceptions import RedisError
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.errors import PermanentError, TemporaryError
-from ticketing.common.redis_client import RedisClient
+from ticketing.common.redis_client import REDIS_UNAVAILABLE, RedisClient
 from ticketing.common.redis_keys import held_sales_key
 from ticketing.common.sale_config import DEFAULT_MAX_SEATS_PER_BUYER, read_sale_config
 from ticketing.common.sqltypes import utcnow
@@ -274,7 +273,7 @@ class ReservationService:
                 # The orphan reaper visits only the sales listed here. Listing the sale here, once
                 # a second and before any hold in it, keeps the hold itself one round trip.
                 await self._redis.sadd(held_sales_key(self._settings.redis_key_prefix), event_id)
-            except RedisError as exc:
+            except REDIS_UNAVAILABLE as exc:
                 raise TemporaryError("seat inventory is unavailable, try again") from exc
             terms = (
                 HoldTerms(config.hold_ttl_seconds, config.max_seats_per_buyer)

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from redis.exceptions import RedisError
 
 from ticketing.common.kafka import CONSUMER_METADATA_MAX_AGE_MS
 from ticketing.common.liveness import beat
+from ticketing.common.redis_client import REDIS_UNAVAILABLE
 from ticketing.common.topics import Topics
 from ticketing.retry.failure import FailedRecord
 from ticketing.retry.headers import decode
@@ -80,7 +80,7 @@ async def run_retry_consumer(
             continue
         try:
             await queue.park(to_parked(r for records in batches.values() for r in records))
-        except RedisError as exc:
+        except REDIS_UNAVAILABLE as exc:
             # Redis is away (a restart, a failover): the batch is neither committed nor
             # dropped. The consumer's position already passed it, so rewind and read it again;
             # exiting instead would leave no one parking until the process is restarted.

@@ -12,9 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from ticketing.common.liveness import beat
+from ticketing.common.redis_client import REDIS_UNAVAILABLE
 from ticketing.retry import metrics
 from ticketing.retry.queue import DelayQueue, Parked
 
@@ -77,7 +76,7 @@ class RetryWorker:
             try:
                 sent = await self.run_once()
                 await report_backlog(self._queue, self._now_ms())
-            except RedisError as exc:
+            except REDIS_UNAVAILABLE as exc:
                 # Redis is away (a restart, a failover): wait and claim again. What this worker
                 # had claimed returns after its lease; one sent but not acked is sent again,
                 # a duplicate the consumers' idempotency absorbs.

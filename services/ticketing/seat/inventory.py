@@ -3,10 +3,8 @@
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from redis.exceptions import RedisError
-
 from ticketing.common.errors import TemporaryError
-from ticketing.common.redis_client import RedisClient
+from ticketing.common.redis_client import REDIS_UNAVAILABLE, RedisClient
 from ticketing.common.redis_keys import SaleKeys
 
 FREE = "free"
@@ -22,7 +20,7 @@ class SeatStoreUnavailable(TemporaryError):
 def _seat_store() -> Iterator[None]:
     try:
         yield
-    except RedisError as exc:
+    except REDIS_UNAVAILABLE as exc:
         raise SeatStoreUnavailable("seat store unavailable") from exc
 
 
