@@ -34,7 +34,8 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from ticketing.common.db import server_url
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.settings import CommonSettings
 from ticketing.common.tokens import Principal, issue_access_token, issue_admission_token
@@ -159,7 +160,7 @@ async def broker_latency(bootstrap: str, rate: float, seconds: float) -> Latenci
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=topic, auto_offset_reset="earliest"
     )
-    producer = make_producer(bootstrap, "bench")
+    producer = RenewingProducer(bootstrap, "bench")
     await consumer.start()
     await producer.start()
     latencies: list[float] = []

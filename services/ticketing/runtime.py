@@ -6,12 +6,12 @@ from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ticketing.common.consumer import ConsumerRunner, Handler
 from ticketing.common.http import ReadinessCheck
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.redis_client import RedisClient
 from ticketing.common.resources import (
     database_ready,
@@ -33,7 +33,7 @@ class ServiceClients:
     group: str
     redis: RedisClient
     engine: AsyncEngine
-    producer: AIOKafkaProducer
+    producer: RenewingProducer
     # The migration branches whose tables the service uses: readiness waits for their heads.
     owned_by: tuple[str, ...]
 
@@ -78,7 +78,7 @@ async def open_service_clients(
         settings.topic_specs(families | ladder_topics(topics)),
         settings.kafka_wait_seconds,
     )
-    producer = make_producer(settings.kafka_bootstrap, client_id)
+    producer = RenewingProducer(settings.kafka_bootstrap, client_id)
     await producer.start()
     stack.push_async_callback(producer.stop)
     return ServiceClients(

@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from ticketing.common.cpu import start_accounting
 from ticketing.common.http import ReadinessCheck, create_app
-from ticketing.common.kafka import make_producer
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.redis_client import REDIS_POOL_SIZE
 from ticketing.common.resources import (
     database_ready,
@@ -51,7 +51,7 @@ def _app(settings: CommonSettings, with_kafka: bool = False) -> FastAPI:
             if not with_kafka:
                 yield checks
                 return
-            producer = make_producer(settings.kafka_bootstrap, "chassis-test")
+            producer = RenewingProducer(settings.kafka_bootstrap, "chassis-test")
             await producer.start()
             try:
                 yield {**checks, "kafka": kafka_ready(producer)}

@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from prometheus_client import REGISTRY
 from ticketing.common.background import background
 from ticketing.common.consumer import ConsumerRunner, FailureHandler, PartitionProgress
 from ticketing.common.envelope import Envelope
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import TopicFamily, TopicSpec
 
@@ -31,7 +32,7 @@ async def ignore_failure(record: Any, error: BaseException) -> None:
 class Topic:
     """A one-partition topic of the test's own, so offsets are the order messages were sent."""
 
-    def __init__(self, settings: CommonSettings, producer: AIOKafkaProducer) -> None:
+    def __init__(self, settings: CommonSettings, producer: RenewingProducer) -> None:
         self.settings = settings
         self.producer = producer
         self.name = f"{settings.kafka_topic_prefix}runner.{uuid.uuid4().hex[:6]}"
@@ -74,7 +75,7 @@ class Topic:
 
 @contextlib.asynccontextmanager
 async def one_partition_topic(settings: CommonSettings) -> AsyncIterator[Topic]:
-    producer = make_producer(settings.kafka_bootstrap, "runner-test")
+    producer = RenewingProducer(settings.kafka_bootstrap, "runner-test")
     await producer.start()
     try:
         topic = Topic(settings, producer)
@@ -337,7 +338,7 @@ async def test_partitions_added_to_a_topic_while_the_consumer_runs_are_read_with
             await admin.close()
         envelope = Envelope.new("test", key="k2", message_id="on-partition-1", payload={})
         # A new producer: the test's own knows the topic's one partition only.
-        producer = make_producer(settings.kafka_bootstrap, "runner-test-partitions")
+        producer = RenewingProducer(settings.kafka_bootstrap, "runner-test-partitions")
         await producer.start()
         try:
             await producer.send_and_wait(topic.name, envelope.to_bytes(), key=b"k2", partition=1)

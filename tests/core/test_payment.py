@@ -4,12 +4,12 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.sqltypes import utcnow
 from ticketing.common.topics import TopicFamily, Topics
@@ -31,8 +31,8 @@ async def topics(settings: CommonSettings) -> Topics:
 
 
 @pytest.fixture
-async def producer(settings: CommonSettings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = make_producer(settings.kafka_bootstrap, "payment-test")
+async def producer(settings: CommonSettings) -> AsyncIterator[RenewingProducer]:
+    producer = RenewingProducer(settings.kafka_bootstrap, "payment-test")
     await producer.start()
     try:
         yield producer
@@ -51,7 +51,7 @@ def request(reservation_id: str = "r1", hold_seconds: float = 300) -> Reservatio
 
 
 def make_service(
-    engine: AsyncEngine, producer: AIOKafkaProducer, topics: Topics, failure_rate: float = 0.0
+    engine: AsyncEngine, producer: RenewingProducer, topics: Topics, failure_rate: float = 0.0
 ) -> tuple[PaymentService, SimulatedGateway]:
     gateway = SimulatedGateway(latency_seconds=0.0, failure_rate=failure_rate)
     return PaymentService(engine, gateway, producer, topics, seat_price_cents=5000), gateway
@@ -63,7 +63,7 @@ async def payments(engine: AsyncEngine) -> int:
 
 
 async def test_redelivered_request_charges_once_and_republishes_the_same_outcome(
-    engine: AsyncEngine, producer: AIOKafkaProducer, topics: Topics, settings: CommonSettings
+    engine: AsyncEngine, producer: RenewingProducer, topics: Topics, settings: CommonSettings
 ) -> None:
     service, gateway = make_service(engine, producer, topics)
 
@@ -79,7 +79,7 @@ async def test_redelivered_request_charges_once_and_republishes_the_same_outcome
 
 
 async def test_declined_charge_publishes_payment_failed_with_the_reason(
-    engine: AsyncEngine, producer: AIOKafkaProducer, topics: Topics, settings: CommonSettings
+    engine: AsyncEngine, producer: RenewingProducer, topics: Topics, settings: CommonSettings
 ) -> None:
     service, _ = make_service(engine, producer, topics, failure_rate=1.0)
 
@@ -95,7 +95,7 @@ async def test_declined_charge_publishes_payment_failed_with_the_reason(
 
 
 async def test_request_arriving_after_the_hold_expired_is_not_charged(
-    engine: AsyncEngine, producer: AIOKafkaProducer, topics: Topics
+    engine: AsyncEngine, producer: RenewingProducer, topics: Topics
 ) -> None:
     service, gateway = make_service(engine, producer, topics)
 
@@ -107,7 +107,7 @@ async def test_request_arriving_after_the_hold_expired_is_not_charged(
 
 
 async def test_refund_request_refunds_a_charged_payment_once(
-    engine: AsyncEngine, producer: AIOKafkaProducer, topics: Topics
+    engine: AsyncEngine, producer: RenewingProducer, topics: Topics
 ) -> None:
     service, gateway = make_service(engine, producer, topics)
     await service.pay(request())

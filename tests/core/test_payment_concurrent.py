@@ -4,7 +4,8 @@ mid-payment) open one payment, settle it once and announce the same outcome."""
 import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import TopicFamily, Topics
 from ticketing.payment.gateway import SimulatedGateway
@@ -22,7 +23,7 @@ async def test_two_deliveries_at_once_settle_one_payment_with_one_outcome(
     await ensure_topics(
         settings.kafka_bootstrap, settings.topic_specs({topics.reservation_paid: TopicFamily.MAIN})
     )
-    producer = make_producer(settings.kafka_bootstrap, "payment-concurrent-test")
+    producer = RenewingProducer(settings.kafka_bootstrap, "payment-concurrent-test")
     await producer.start()
     # Slow enough that both deliveries are at the provider before either settles.
     gateway = SimulatedGateway(latency_seconds=0.2, failure_rate=0.0)

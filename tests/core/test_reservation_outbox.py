@@ -6,7 +6,6 @@ import subprocess
 
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
 from sqlalchemy import event, text
@@ -16,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.background import background
 from ticketing.common.consumer import ConsumerRunner
 from ticketing.common.envelope import Envelope
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import RESERVATION_PAID, TopicFamily, Topics
 from ticketing.reservation.consumers import CONSUMED_TOPICS, payment_outcome_handler
@@ -69,7 +69,7 @@ async def test_reservation_committed_before_a_crash_is_published_when_the_relay_
     # The process "dies" right after the commit: no relay ever ran for this reservation.
     reservation = await service.reserve("alice", event, ["A-1", "A-2"])
 
-    producer = make_producer(settings.kafka_bootstrap, "relay-after-restart")
+    producer = RenewingProducer(settings.kafka_bootstrap, "relay-after-restart")
     await producer.start()
     try:
         relay = OutboxRelay(
@@ -98,8 +98,8 @@ async def test_a_relay_whose_send_fails_gives_its_claim_back_at_once(
     # A real producer that cannot deliver: its topics do not exist and the broker creates none,
     # so it gives up waiting for their metadata after one second.
     nowhere = Topics(f"{settings.kafka_topic_prefix}missing-")
-    failing = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=1000)
-    working = make_producer(settings.kafka_bootstrap, "relay-after-failure")
+    failing = RenewingProducer(settings.kafka_bootstrap, "relay-nowhere", request_timeout_ms=1000)
+    working = RenewingProducer(settings.kafka_bootstrap, "relay-after-failure")
     await failing.start()
     await working.start()
     try:
@@ -126,7 +126,7 @@ async def relay_with_nothing_to_send(
     engine: AsyncEngine, settings: CommonSettings, topics: Topics
 ) -> OutboxRelay:
     """A relay on an empty outbox: its producer is never started, as no round reaches it."""
-    producer = make_producer(settings.kafka_bootstrap, "relay-with-nothing-to-send")
+    producer = RenewingProducer(settings.kafka_bootstrap, "relay-with-nothing-to-send")
     await producer.stop()
     return OutboxRelay(
         engine, producer, topics, asyncio.Event(), poll_seconds=0.1, claim_seconds=60
@@ -215,7 +215,7 @@ async def test_a_batch_sent_while_the_database_refused_its_mark_is_marked_next_r
                 "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'database away'; END IF; END"
             )
         )
-    producer = make_producer(settings.kafka_bootstrap, "relay-mark-refused")
+    producer = RenewingProducer(settings.kafka_bootstrap, "relay-mark-refused")
     await producer.start()
     try:
         relay = OutboxRelay(
@@ -260,7 +260,7 @@ async def test_payment_delivered_twice_sells_once_and_garbage_goes_to_dead_lette
         message_id=f"{reservation.id}:{RESERVATION_PAID}",
         payload={"reservation_id": reservation.id},
     )
-    producer = make_producer(settings.kafka_bootstrap, "test-payments")
+    producer = RenewingProducer(settings.kafka_bootstrap, "test-payments")
     await producer.start()
     group = f"{settings.kafka_topic_prefix}reservation"
     paid_topic = topics.reservation_paid

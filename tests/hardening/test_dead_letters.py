@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.background import background
 from ticketing.common.consumer import ConsumerRunner
 from ticketing.common.envelope import Envelope
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.resources import open_database
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import RESERVATION_PAID, TopicFamily, Topics
@@ -53,8 +53,8 @@ async def engine(migrated_database: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def producer(settings: CommonSettings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = make_producer(settings.kafka_bootstrap, "hardening-dlq")
+async def producer(settings: CommonSettings) -> AsyncIterator[RenewingProducer]:
+    producer = RenewingProducer(settings.kafka_bootstrap, "hardening-dlq")
     await producer.start()
     try:
         yield producer
@@ -67,7 +67,7 @@ async def test_bad_messages_are_dead_lettered_and_the_next_good_one_is_applied(
     engine: AsyncEngine,
     redis_client: aioredis.Redis,
     settings: CommonSettings,
-    producer: AIOKafkaProducer,
+    producer: RenewingProducer,
 ) -> None:
     topics = Topics(settings.kafka_topic_prefix)
     paid_topic, dead_topic = topics.reservation_paid, topics.dead_letter(RESERVATION_PAID)

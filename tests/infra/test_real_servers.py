@@ -9,7 +9,8 @@ import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy.engine import make_url
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import TopicFamily, Topics
 from ticketing_dev.redis_cluster import RedisClusterServers, node_info
@@ -65,7 +66,7 @@ async def test_mariadb_commits_and_rolls_back_through_asyncmy(database_url: str)
 async def test_kafka_delivers_to_one_consumer_group_member(settings: CommonSettings) -> None:
     topic = Topics(settings.kafka_topic_prefix).reservation_requested
     await ensure_topics(settings.kafka_bootstrap, settings.topic_specs({topic: TopicFamily.MAIN}))
-    producer = make_producer(settings.kafka_bootstrap, "infra-test")
+    producer = RenewingProducer(settings.kafka_bootstrap, "infra-test")
     await producer.start()
     try:
         sent = [f"reservation-{i}".encode() for i in range(20)]

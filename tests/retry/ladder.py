@@ -11,7 +11,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from ticketing.common.consumer import ConsumerRunner
 from ticketing.common.envelope import Envelope
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import TopicFamily, Topics
 from ticketing.retry.consumer import make_retry_consumer, run_retry_consumer
@@ -50,7 +51,7 @@ async def running_ladder(
         settings.kafka_bootstrap, settings.topic_specs(main | ladder_topics(topics, policies))
     )
     client = aioredis.Redis.from_url(settings.redis_url)
-    producer = make_producer(settings.kafka_bootstrap, "ladder-test")
+    producer = RenewingProducer(settings.kafka_bootstrap, "ladder-test")
     await producer.start()
     queue = DelayQueue(client, settings.redis_key_prefix)
     ladder = Ladder(settings, topics, client, queue, producer)

@@ -8,7 +8,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.redis_keys import RetryKeys
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import Topics
@@ -27,7 +28,7 @@ async def _one_failed_outcome(settings: CommonSettings) -> Topics:
     """A payment outcome sent down the first retry step, as a failed handling sends it."""
     topics = Topics(settings.kafka_topic_prefix)
     await ensure_topics(settings.kafka_bootstrap, settings.topic_specs(ladder_topics(topics)))
-    producer = make_producer(settings.kafka_bootstrap, "park-failure-test")
+    producer = RenewingProducer(settings.kafka_bootstrap, "park-failure-test")
     await producer.start()
     try:
         hook = RetryFailureHandler(producer, topics, "reservation")

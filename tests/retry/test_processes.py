@@ -8,7 +8,8 @@ import sys
 
 import httpx
 import pytest
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import RESERVATION_REQUESTED, TopicFamily, Topics
 from ticketing.retry.deadletters import read_topic
@@ -53,7 +54,7 @@ async def test_retry_processes_bring_a_failed_message_back_and_stop_on_sigterm(
     metrics_port = free_port()
     consumer = await _start("retry-consumer", settings, 0)
     worker = await _start("retry-worker", settings, metrics_port)
-    producer = make_producer(settings.kafka_bootstrap, "process-test")
+    producer = RenewingProducer(settings.kafka_bootstrap, "process-test")
     await producer.start()
     try:
         # The processes create the ladder's topics; the hook needs them to exist.

@@ -3,7 +3,8 @@
 import asyncio
 
 import redis.asyncio as aioredis
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.redis_keys import RetryKeys
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import TopicFamily, Topics
@@ -24,7 +25,7 @@ async def test_worker_sends_the_backlog_once_redis_answers_again(
     topics_key = RetryKeys(settings.redis_key_prefix).topics
     await redis_client.set(topics_key, "not a set")
     queue = DelayQueue(redis_client, settings.redis_key_prefix)
-    producer = make_producer(settings.kafka_bootstrap, "worker-redis-error-test")
+    producer = RenewingProducer(settings.kafka_bootstrap, "worker-redis-error-test")
     await producer.start()
     stop = asyncio.Event()
     worker = RetryWorker(queue, producer, lease_ms=2000, batch=10, poll_interval_s=0.05)

@@ -6,7 +6,8 @@ import time
 from collections import Counter
 
 import redis.asyncio as aioredis
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import TopicFamily, Topics
 from ticketing.retry.deadletters import read_topic
@@ -29,7 +30,7 @@ async def _run_workers(
     settings: CommonSettings, queue: DelayQueue, count: int, stop: asyncio.Event
 ) -> list[asyncio.Task[None]]:
     async def one(worker_id: int) -> None:
-        producer = make_producer(settings.kafka_bootstrap, f"retry-worker-{worker_id}")
+        producer = RenewingProducer(settings.kafka_bootstrap, f"retry-worker-{worker_id}")
         await producer.start()
         try:
             await RetryWorker(queue, producer, LEASE_MS, BATCH, poll_interval_s=0.05).run(stop)

@@ -1,4 +1,4 @@
-"""Kafka clients configured the platform's way: acks=all and idempotence, topics created explicitly."""
+"""Kafka topics created explicitly, as configured (the broker does not auto-create them)."""
 
 import asyncio
 import logging
@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
@@ -57,17 +56,6 @@ class TopicDifference:
 # splits no partitions of it to anyone: with aiokafka's default of 5 minutes the topic would go
 # unread that long. 10 s costs one small metadata request a consumer.
 CONSUMER_METADATA_MAX_AGE_MS = 10_000
-
-
-def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
-    """A producer that neither loses nor duplicates what the broker acknowledged."""
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=2,
-    )
 
 
 def _new_topic(name: str, spec: TopicSpec) -> NewTopic:

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, cast
 
-from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.db import make_engine
 from ticketing.common.http import ReadinessCheck, ServiceLifespan
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.redis_client import RedisClient, connect_redis
 from ticketing.common.settings import CommonSettings
 from ticketing.migrations.schema import check_schema
@@ -72,7 +72,7 @@ def database_ready(engine: AsyncEngine, owned_by: Iterable[str]) -> ReadinessChe
     return schema_at_head
 
 
-def kafka_ready(producer: AIOKafkaProducer) -> ReadinessCheck:
+def kafka_ready(producer: RenewingProducer) -> ReadinessCheck:
     """A metadata request to the cluster, through the producer's own connections."""
 
     async def metadata() -> object:

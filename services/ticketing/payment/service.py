@@ -9,7 +9,6 @@ again. The row is the record and the uncommitted offset is the reminder, so noth
 import logging
 from datetime import datetime
 
-from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.envelope import Envelope
 from ticketing.common.errors import PermanentError
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.sqltypes import utcnow
 from ticketing.common.topics import RESERVATION_PAID, RESERVATION_PAYMENT_FAILED, Topics
 from ticketing.payment.gateway import Charge, PaymentGateway
@@ -49,7 +49,7 @@ class PaymentService:
         self,
         engine: AsyncEngine,
         gateway: PaymentGateway,
-        producer: AIOKafkaProducer,
+        producer: RenewingProducer,
         topics: Topics,
         seat_price_cents: int,
     ) -> None:

@@ -14,12 +14,12 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import Row, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
 from ticketing.common.liveness import beat
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.sqltypes import utcnow
 from ticketing.common.topics import Topics
 from ticketing.reservation.models import OutboxMessage
@@ -36,7 +36,7 @@ class OutboxRelay:
     def __init__(
         self,
         engine: AsyncEngine,
-        producer: AIOKafkaProducer,
+        producer: RenewingProducer,
         topics: Topics,
         wakeup: asyncio.Event,
         poll_seconds: float,

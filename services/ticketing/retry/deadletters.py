@@ -12,6 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.redis_client import RedisClient
 from ticketing.common.redis_keys import RetryKeys
 from ticketing.common.topics import Topics
@@ -86,7 +87,7 @@ class DeadLetters:
         ]
         return [letter for letter in letters if selection.matches(letter)]
 
-    async def replay(self, letters: Sequence[DeadLetter], producer: Any) -> int:
+    async def replay(self, letters: Sequence[DeadLetter], producer: RenewingProducer) -> int:
         """Send the dead letters back to their topic, marked so that one more failure parks them."""
         target = self._topics.name(self._topic)
         for letter in letters:

@@ -18,7 +18,7 @@ from datetime import datetime
 
 import orjson
 
-from ticketing.common.kafka import make_producer
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.redis_client import connect_redis
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import Topics
@@ -143,7 +143,7 @@ async def run(args: argparse.Namespace, settings: CommonSettings) -> int:
         elif args.command == "purge":
             _print({"purged": await letters.purge(selected)})
         else:
-            producer = make_producer(settings.kafka_bootstrap, "dlq-replay")
+            producer = RenewingProducer(settings.kafka_bootstrap, "dlq-replay")
             await producer.start()
             try:
                 _print({"replayed": await letters.replay(selected, producer)})

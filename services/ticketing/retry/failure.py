@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from ticketing.common.errors import is_retriable
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.topics import Topics
 from ticketing.retry import metrics
 from ticketing.retry.headers import Failure, Headers, RetryState, decode, encode
@@ -33,12 +34,6 @@ class FailedRecord(Protocol):
     def value(self) -> bytes | None: ...
     @property
     def headers(self) -> Sequence[tuple[str, bytes]]: ...
-
-
-class Producer(Protocol):
-    async def send_and_wait(
-        self, topic: str, value: bytes | None = ..., key: bytes | None = ..., **kwargs: Any
-    ) -> Any: ...
 
 
 class NoRetryPolicy(LookupError):
@@ -95,7 +90,7 @@ class RetryFailureHandler:
 
     def __init__(
         self,
-        producer: Producer,
+        producer: RenewingProducer,
         topics: Topics,
         group: str,
         policies: Mapping[str, RetryPolicy] = POLICIES,

@@ -19,8 +19,9 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ticketing.common import liveness
-from ticketing.common.kafka import ensure_topics, make_producer
+from ticketing.common.kafka import ensure_topics
 from ticketing.common.liveness import Heartbeats
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.redis_client import RedisClient, connect_redis
 from ticketing.common.topics import Topics
 from ticketing.retry.consumer import make_retry_consumer, run_retry_consumer
@@ -142,7 +143,7 @@ async def retry_worker() -> None:
     stop = _stop_on_signals()
     await _prepare(settings)
     client = connect_redis(settings)
-    producer = make_producer(settings.kafka_bootstrap, "retry-worker")
+    producer = RenewingProducer(settings.kafka_bootstrap, "retry-worker")
     await producer.start()
     try:
         worker = RetryWorker(

@@ -10,9 +10,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ticketing.common.liveness import beat
+from ticketing.common.producer import RenewingProducer
 from ticketing.common.redis_client import REDIS_UNAVAILABLE
 from ticketing.retry import metrics
 from ticketing.retry.queue import DelayQueue, Parked
@@ -24,7 +24,7 @@ class RetryWorker:
     def __init__(
         self,
         queue: DelayQueue,
-        producer: Any,
+        producer: RenewingProducer,
         lease_ms: int,
         batch: int,
         poll_interval_s: float,
