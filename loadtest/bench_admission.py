@@ -2,7 +2,8 @@
 
 Fills a sale's line, runs two worker replicas at TPS 200 for a measured minute, then changes the
 TPS to 400 through the sale's runtime configuration and times how long the rate takes to follow.
-Run: `python -m loadtest.bench_admission` (starts its own Redis) or with `--redis-url`.
+Run: `python -m loadtest.bench_admission` (starts its own Redis) or with `--redis-url`;
+`--json FILE` writes the raw record (`bench_common.write_record`).
 """
 
 import argparse
@@ -24,6 +25,8 @@ from ticketing.queue.settings import QueueSettings
 from ticketing.queue.store import SaleQueue
 from ticketing_dev.ports import free_port
 from ticketing_dev.servers import RedisServer
+
+from loadtest.bench_common import load_average, write_record
 
 EVENT = "bench-sale"
 SAMPLE_SECONDS = 0.25
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--tps", type=float, default=200.0)
     parser.add_argument("--new-tps", type=float, default=400.0)
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--json", type=Path, help="also write the raw record to this file")
     args = parser.parse_args(argv)
     server = None
     if args.redis_url is None:
@@ -170,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.process.stop()
+    figures["load"] = round(load_average(), 2)
     print(json.dumps(figures, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        write_record(args.json, "bench_admission", figures)
     within = abs(float(str(figures["error_percent"]))) <= 2.0
     follow = figures["followed_within_seconds"]
     followed = follow is not None and float(str(follow)) <= 5.0

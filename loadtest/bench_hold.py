@@ -3,6 +3,9 @@ driven at full speed by many asyncio clients, next to `redis-benchmark` running 
 through EVALSHA against the same Redis in the same run.
 
     python -m loadtest.bench_hold [--runs 5] [--seconds 3] [--clients 50] [--processes 1 2]
+        [--json FILE]
+
+`--json` writes the raw record (`bench_common.write_record`): each run's figures and the medians.
 """
 
 import argparse
@@ -15,6 +18,7 @@ import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -33,6 +37,7 @@ from loadtest.bench_common import (
     redis_server,
     run_dir,
     spread,
+    write_record,
 )
 
 PREFIX = "bench"
@@ -158,11 +163,13 @@ async def hold_command(url: str, event_id: str, seats: int) -> list[str]:
     redis = cast(RecordingRedis, RecordingRedis.from_url(url))
     redis.sent = []
     numbers = [seat_id(CEILING_SEATS + 4 * seats + n) for n in range(seats)]
+    # A recording buyer of its own for each seat count: one buyer would pass the purchase limit.
+    user = f"USER{seats}"
     try:
         await SeatHolds(redis, PREFIX).hold(
             event_id,
             "RESERVATION",
-            "USER",
+            user,
             numbers,
             HOLD_TTL_MS,
             max_seats_per_buyer=MAX_SEATS_PER_RESERVATION,
@@ -174,21 +181,22 @@ async def hold_command(url: str, event_id: str, seats: int) -> list[str]:
     for number in numbers:
         command = [arg.replace(number, "S__rand_int__") for arg in command]
     return [
-        arg.replace("RESERVATION", "__rand_int__").replace("USER", "u__rand_int__")
-        for arg in command
+        arg.replace("RESERVATION", "__rand_int__").replace(user, "u__rand_int__") for arg in command
     ]
 
 
 async def ceiling(port: int, redis: aioredis.Redis, url: str, event_id: str) -> tuple[float, float]:
     """redis-benchmark EVALSHA of the hold script itself, 1-4 random seats, 50 clients; and the
-    share of its holds refused (each successful hold leaves one hold key)."""
+    share of its holds refused (each successful hold has its entry in the sale's hold deadlines)."""
     elapsed = 0.0
-    keys_before = await redis.dbsize()
+    held = 0
+    deadlines = SaleKeys(PREFIX, event_id).hold_deadlines
     for count in range(1, 5):
         command = await hold_command(url, event_id, count)
+        recorded = await redis.zcard(deadlines)
         rate = redis_benchmark(port, command, CEILING_REQUESTS // 4, keyspace=CEILING_SEATS)
         elapsed += CEILING_REQUESTS // 4 / rate
-    held = await redis.dbsize() - keys_before
+        held += await redis.zcard(deadlines) - recorded
     return CEILING_REQUESTS / elapsed, 1 - held / CEILING_REQUESTS
 
 
@@ -250,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seats", type=int, default=400_000, help="inventory per run")
     parser.add_argument("--profile", action="store_true", help="profile one run instead")
+    parser.add_argument("--json", type=Path, help="also write the raw record to this file")
     args = parser.parse_args(argv)
 
     with run_dir("bench-hold-") as directory, redis_server(directory) as server:
@@ -287,6 +296,36 @@ def main(argv: list[str] | None = None) -> None:
         f"EVALSHA of the same hold command, 1-4 random seats ({spread([r.ceiling for r in rounds])})"
     )
     print(markdown_table(["path", "figure (min..max)", "ceiling", "ratio", "load"], rows))
+    if args.json:
+        write_record(args.json, "bench_hold", record_figures(args, rounds))
+
+
+def record_figures(args: argparse.Namespace, rounds: list[Round]) -> dict[str, Any]:
+    """The raw record's figures: the settings, every run, and the medians the table shows."""
+    ceiling = median([r.ceiling for r in rounds])
+    return {
+        "runs": args.runs,
+        "seconds": args.seconds,
+        "clients_per_process": args.clients,
+        "ceiling_command": "redis-benchmark -c 50 EVALSHA of the same hold command",
+        "each_run": [
+            {
+                "holds_per_second": {str(p): s.value for p, s in r.holds.items()},
+                "ceiling_per_second": r.ceiling.value,
+                "refused_share": r.refused,
+                "ceiling_refused_share": r.ceiling_refused,
+                "load": r.ceiling.load,
+            }
+            for r in rounds
+        ],
+        "median": {
+            "holds_per_second": {
+                str(p): median([r.holds[p] for r in rounds]).value for p in args.processes
+            },
+            "ceiling_per_second": ceiling.value,
+            "load": ceiling.load,
+        },
+    }
 
 
 if __name__ == "__main__":
