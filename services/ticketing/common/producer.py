@@ -15,6 +15,7 @@ failed send, and consumers skip a message id they have seen.
 import asyncio
 import functools
 import logging
+from typing import TypedDict, Unpack
 
 from aiokafka import AIOKafkaClient, AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
@@ -27,6 +28,14 @@ RENEWALS = Counter(
     "Times a producer was replaced by one with a new producer id because a send had failed.",
     ["client_id"],
 )
+
+
+class SendOptions(TypedDict, total=False):
+    """AIOKafkaProducer.send's options the platform uses."""
+
+    key: bytes | None
+    headers: list[tuple[str, bytes]] | None
+    partition: int | None
 
 
 class RenewingProducer:
@@ -66,31 +75,19 @@ class RenewingProducer:
         await asyncio.gather(*self._retiring)
 
     async def send(
-        self,
-        topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
-        partition: int | None = None,
+        self, topic: str, value: bytes | None = None, **options: Unpack[SendOptions]
     ) -> "asyncio.Future[RecordMetadata]":
         """Queue one message (to the key's partition unless `partition` is given); the future
         resolves when the broker acknowledged it."""
         producer = await self._usable()
-        delivery: asyncio.Future[RecordMetadata] = await producer.send(
-            topic, value, key=key, headers=headers, partition=partition
-        )
+        delivery: asyncio.Future[RecordMetadata] = await producer.send(topic, value, **options)
         delivery.add_done_callback(functools.partial(self._note_failure, producer))
         return delivery
 
     async def send_and_wait(
-        self,
-        topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
-        partition: int | None = None,
+        self, topic: str, value: bytes | None = None, **options: Unpack[SendOptions]
     ) -> RecordMetadata:
-        return await (await self.send(topic, value, key, headers, partition))
+        return await (await self.send(topic, value, **options))
 
     def _note_failure(self, producer: AIOKafkaProducer, delivery: "asyncio.Future[object]") -> None:
         if not delivery.cancelled() and delivery.exception() is not None:
@@ -98,29 +95,31 @@ class RenewingProducer:
 
     async def _usable(self) -> AIOKafkaProducer:
         """The current producer, a new one first if a send failed on the current one."""
-        if self._failed is not self._current:
-            return self._current
-        async with self._renewing:
-            if self._failed is self._current:
-                failed = self._current
-                fresh = self._new()
-                try:
-                    await fresh.start()
-                except BaseException:
-                    await fresh.stop()
-                    raise
-                self._current = fresh
-                RENEWALS.labels(client_id=self._client_id).inc()
-                log.warning(
-                    "a send failed, leaving a gap in this producer's batch numbers; sending "
-                    "with a new producer id from now on",
-                    extra={"client_id": self._client_id},
-                )
-                # Stopped off the send path: a stop flushes, and a broker gone again would hold it.
-                retiring = asyncio.create_task(_retire(failed))
-                self._retiring.add(retiring)
-                retiring.add_done_callback(self._retiring.discard)
+        if self._failed is self._current:
+            async with self._renewing:
+                if self._failed is self._current:
+                    await self._renew()
         return self._current
+
+    async def _renew(self) -> None:
+        failed = self._current
+        fresh = self._new()
+        try:
+            await fresh.start()
+        except BaseException:
+            await fresh.stop()
+            raise
+        self._current = fresh
+        RENEWALS.labels(client_id=self._client_id).inc()
+        log.warning(
+            "a send failed, leaving a gap in this producer's batch numbers; sending with a new "
+            "producer id from now on",
+            extra={"client_id": self._client_id},
+        )
+        # Stopped off the send path: a stop flushes, and a broker gone again would hold it.
+        retiring = asyncio.create_task(_retire(failed))
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
 
 
 async def _retire(producer: AIOKafkaProducer) -> None:
