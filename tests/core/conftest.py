@@ -10,10 +10,14 @@ from contextlib import AsyncExitStack
 
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.resources import open_database
+from ticketing.common.settings import CommonSettings
 from ticketing.migrations.run import upgrade
+
+from tests.core.sale_kit import SMALL_TOPIC_MAX_BYTES
 
 Serve = Callable[[FastAPI], Awaitable[httpx.AsyncClient]]
 
@@ -58,3 +62,18 @@ async def serve(request: pytest.FixtureRequest) -> AsyncIterator[Serve]:
             )
 
         yield start
+
+
+@pytest.fixture
+async def small_topic(settings: CommonSettings) -> AsyncIterator[str]:
+    """A one-partition topic whose broker refuses a batch over SMALL_TOPIC_MAX_BYTES."""
+    name = f"{settings.kafka_topic_prefix}small"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(name, 1, 1, topic_configs={"max.message.bytes": str(SMALL_TOPIC_MAX_BYTES)})]
+        )
+        yield name
+    finally:
+        await admin.close()

@@ -22,6 +22,10 @@ from ticketing.payment.settings import PaymentSettings
 from ticketing.reservation.models import Ticket
 from ticketing.reservation.settings import ReservationSettings
 
+# The largest batch of the `small_topic` fixture's topic; the client's own limit (1 MiB) lets a
+# larger one reach the broker, which refuses it.
+SMALL_TOPIC_MAX_BYTES = 1000
+
 
 @dataclass
 class Clock:

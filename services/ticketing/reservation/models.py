@@ -101,3 +101,7 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime, index=True))
     # A relay is sending the row until then; a relay that died mid-send leaves it to the next.
     claimed_until: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
+    # Set when the broker refused the row for good (too large, an invalid topic): the relay no
+    # longer claims it, and clearing both sends it again.
+    refused_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
+    refused_reason: str | None = Field(default=None, max_length=255)

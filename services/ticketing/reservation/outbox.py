@@ -6,6 +6,10 @@ in one short transaction, sends with nothing open, and marks the batch sent in a
 the broker took but the database would not mark (it was away) is marked first thing in the next
 round, not re-sent when its claim lapses. A relay that dies mid-send leaves its claim to lapse;
 the rows are then sent again (consumers skip a message id they have seen).
+
+Each row of a round counts on its own: what the broker took is marked sent even when another
+row failed, and a row the broker refused for good (too large for its topic) is set aside with the
+reason instead of being sent again every round, where it would stop its partition's later rows.
 """
 
 import asyncio
@@ -14,6 +18,14 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
+from aiokafka.structs import RecordMetadata
+from prometheus_client import Counter
 from sqlalchemy import Row, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
@@ -25,6 +37,18 @@ from ticketing.common.topics import Topics
 from ticketing.reservation.models import OutboxMessage
 
 log = logging.getLogger(__name__)
+
+# Refusals no resend can cure, as the row itself is at fault; anything else (a broker away, a
+# leader moving, a timeout) is sent again in the next round.
+REFUSED_FOR_GOOD = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidTopicError)
+
+REFUSED = Counter(
+    "ticketing_outbox_refused",
+    "Outbox rows the broker refused for good (too large, an invalid topic), set aside unsent.",
+    ["topic"],
+)
+
+OutboxRow = Row[int | None, str, str, bytes]
 
 
 async def write_outbox(conn: AsyncConnection, message: OutboxMessage) -> None:
@@ -68,32 +92,98 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
 
     async def publish_pending(self) -> int:
-        """Publish one batch of unsent rows in order; how many were sent."""
+        """Publish one batch of unsent rows in order; how many the broker took. A round in which
+        a send failed still marks what was taken, sets aside what was refused for good, gives the
+        rest back at once and raises the first of their failures."""
         if self._sent_unmarked:
             await self._mark(self._sent_unmarked, sent_at=utcnow())
             self._sent_unmarked = []
         rows = await self._claim_batch()
         if not rows:
             return 0
-        ids = [row.id for row in rows]
         try:
-            acks = [
-                await self._producer.send(
-                    self._topics.name(row.topic), row.value, key=row.key.encode()
-                )
-                for row in rows
-            ]
-            await asyncio.gather(*acks)
+            errors = await self._send(rows)
+            if any(isinstance(error, REFUSED_FOR_GOOD) for error in errors):
+                errors = await self._send_again_alone(rows, errors)
         except BaseException:
-            # Sent or not, the rows go back now, not when the claim lapses.
-            await self._mark(ids, claimed_until=None)
+            # Cancelled: sent or not, the rows go back now, not when the claim lapses.
+            await self._mark([row.id for row in rows], claimed_until=None)
             raise
-        self._sent_unmarked = ids
-        await self._mark(ids, sent_at=utcnow())
-        self._sent_unmarked = []
-        return len(rows)
+        sent = [row.id for row, error in zip(rows, errors, strict=True) if error is None]
+        if sent:
+            self._sent_unmarked = sent
+            await self._mark(sent, sent_at=utcnow())
+            self._sent_unmarked = []
+        failed: list[tuple[OutboxRow, BaseException]] = []
+        for row, error in zip(rows, errors, strict=True):
+            if isinstance(error, REFUSED_FOR_GOOD):
+                await self._set_aside(row, error)
+            elif error is not None:
+                failed.append((row, error))
+        if failed:
+            await self._mark([row.id for row, _ in failed], claimed_until=None)
+            raise failed[0][1]
+        return len(sent)
 
-    async def _claim_batch(self) -> Sequence[Row[int | None, str, str, bytes]]:
+    async def _send(self, rows: Sequence[OutboxRow]) -> list[BaseException | None]:
+        """Each row's failure, or None where the broker acknowledged it. Rows are handed to the
+        producer one after the other, which keeps their order; a failure to hand one over that is
+        not the row's own (no metadata for the topic) is the failure of the rest too."""
+        loop = asyncio.get_running_loop()
+        acks: list[asyncio.Future[RecordMetadata]] = []
+        for row in rows:
+            try:
+                acks.append(await self._hand_over(row))
+            except KafkaError as error:
+                refused = loop.create_future()
+                refused.set_exception(error)
+                acks.append(refused)
+                if not isinstance(error, REFUSED_FOR_GOOD):
+                    acks.extend([refused] * (len(rows) - len(acks)))
+                    break
+        results = await asyncio.gather(*acks, return_exceptions=True)
+        return [result if isinstance(result, BaseException) else None for result in results]
+
+    async def _send_again_alone(
+        self, rows: Sequence[OutboxRow], errors: list[BaseException | None]
+    ) -> list[BaseException | None]:
+        """The rows not taken, sent again one at a time and in order. The broker refuses a batch
+        as too large for one of its rows or for all of them together, and then every later batch
+        of its partition: only a row refused on its own is refused for good. A failure of another
+        kind stops the round there, so no row overtakes an earlier one of its key."""
+        outcomes: list[BaseException | None] = []
+        stop: BaseException | None = None
+        for row, error in zip(rows, errors, strict=True):
+            if error is not None:
+                error = stop or await self._send_one(row)
+                if error is not None and not isinstance(error, REFUSED_FOR_GOOD):
+                    stop = error
+            outcomes.append(error)
+        return outcomes
+
+    async def _send_one(self, row: OutboxRow) -> KafkaError | None:
+        try:
+            await (await self._hand_over(row))
+        except KafkaError as error:
+            return error
+        return None
+
+    async def _hand_over(self, row: OutboxRow) -> asyncio.Future[RecordMetadata]:
+        """The row queued to the producer; the future is done once the broker acknowledged it."""
+        return await self._producer.send(
+            self._topics.name(row.topic), row.value, key=row.key.encode()
+        )
+
+    async def _set_aside(self, row: OutboxRow, error: BaseException) -> None:
+        reason = f"{type(error).__name__}: {error}"[:255]
+        await self._mark([row.id], refused_at=utcnow(), refused_reason=reason)
+        REFUSED.labels(row.topic).inc()
+        log.error(
+            "the broker refused an outbox message for good; set aside unsent",
+            extra={"outbox_id": row.id, "topic": row.topic, "key": row.key, "reason": reason},
+        )
+
+    async def _claim_batch(self) -> Sequence[OutboxRow]:
         """The oldest unsent, unclaimed rows, claimed in one short transaction.
 
         SKIP LOCKED lets several replicas claim side by side without claiming the same row.
@@ -110,6 +200,7 @@ class OutboxRelay:
                     )
                     .where(
                         col(OutboxMessage.sent_at).is_(None),
+                        col(OutboxMessage.refused_at).is_(None),
                         or_(
                             col(OutboxMessage.claimed_until).is_(None),
                             col(OutboxMessage.claimed_until) < now,
