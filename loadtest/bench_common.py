@@ -22,6 +22,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from ticketing.common.db import server_url
 from ticketing_dev.ports import free_port
 from ticketing_dev.servers import RedisServer
 from ticketing_dev.stack import LocalStack, StackPorts
@@ -106,6 +109,16 @@ def local_stack(directory: Path) -> Iterator[LocalStack]:
         yield stack
     finally:
         stack.stop()
+
+
+async def create_database(url: str) -> None:
+    """The database of `url` (a SQLAlchemy URL ending in its name), created if missing."""
+    engine = create_async_engine(server_url(url))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"CREATE DATABASE IF NOT EXISTS {url.rsplit('/', 1)[1]}"))
+    finally:
+        await engine.dispose()
 
 
 def redis_benchmark(

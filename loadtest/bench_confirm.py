@@ -33,7 +33,6 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from ticketing.common.db import server_url
 from ticketing.common.kafka import ensure_topics
 from ticketing.common.producer import RenewingProducer
 from ticketing.common.redis_keys import SaleKeys
@@ -47,6 +46,7 @@ from ticketing_dev.stack import LocalStack
 from loadtest.bench_common import (
     Sample,
     cpu_seconds,
+    create_database,
     load_average,
     local_stack,
     markdown_table,
@@ -227,15 +227,6 @@ def services(directory: Path, env: dict[str, str]) -> Iterator[Services]:
     finally:
         for process in processes:
             process.stop()
-
-
-async def create_database(url: str) -> None:
-    engine = create_async_engine(server_url(url))
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"CREATE DATABASE IF NOT EXISTS {url.rsplit('/', 1)[1]}"))
-    finally:
-        await engine.dispose()
 
 
 async def open_sale(redis: aioredis.Redis, seats: int) -> str:
