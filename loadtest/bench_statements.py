@@ -1,13 +1,13 @@
 """What SQLAlchemy adds to the reservation's own database write: a PENDING reservation and its
 outbox row, inserted and committed, done four ways by one process on one MariaDB:
 
-- `core`: as `ReservationService.reserve` does it: Core `insert()` of the table models through
-  the async engine (`engine.begin()`, `write_outbox`);
+- `core`: SQLAlchemy Core, as `ReservationService.reserve` wrote it until 2026-12-02: `insert()`
+  of the table models through the async engine (`engine.begin()`);
 - `compiled`: the same two INSERT statements compiled once from the same models, their values
   converted by the columns' own bind processors, run by `exec_driver_sql` on the same engine;
-- `pooled`: the same compiled statements and values on the asyncmy connection under a
-  connection taken from the engine's pool (`get_raw_connection().driver_connection`): SQLAlchemy
-  only hands the connection out and takes it back;
+- `prepared`: as the service writes it now: the same compiled statements on the asyncmy
+  connection under a connection taken from the engine's pool (`ticketing.common.prepared`),
+  SQLAlchemy only handing the connection out and taking it back;
 - `driver`: the same on one asyncmy connection of its own, no SQLAlchemy at all: the floor.
 
     python -m loadtest.bench_statements [--writes 1000] [--rounds 5] [--json PATH]
@@ -21,17 +21,17 @@ import argparse
 import asyncio
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncmy
-from sqlalchemy import Table, insert
-from sqlalchemy.engine import Dialect
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing.common.db import make_engine
+from ticketing.common.prepared import driver_transaction
 from ticketing.common.sqltypes import utcnow
 from ticketing.migrations.run import upgrade
 from ticketing.reservation import messages
@@ -41,7 +41,7 @@ from ticketing.reservation.models import (
     ReservationStatus,
     new_reservation_id,
 )
-from ticketing.reservation.outbox import write_outbox
+from ticketing.reservation.statements import ReservationStatements
 from ticketing_dev.ports import free_port
 from ticketing_dev.servers import MariaDBServer
 
@@ -53,7 +53,7 @@ from loadtest.bench_common import (
     write_record,
 )
 
-MODES = ("core", "compiled", "pooled", "driver")
+MODES = ("core", "compiled", "prepared", "driver")
 
 
 @dataclass(frozen=True)
@@ -62,32 +62,6 @@ class Round:
     cpu_us: float
     wall_us: float
     load: float
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """One INSERT of every column of a table, compiled once, and how to turn a row into its
-    values: what a prepared statement would hold."""
-
-    sql: str
-    names: Sequence[str]
-    processors: dict[str, Callable[[Any], Any] | None]
-
-    @classmethod
-    def insert_into(cls, table: Table, dialect: Dialect) -> "Compiled":
-        compiled = insert(table).compile(dialect=dialect)
-        names = list(compiled.positiontup or ())
-        return cls(
-            str(compiled),
-            names,
-            {name: table.c[name].type.bind_processor(dialect) for name in names},
-        )
-
-    def values(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            processor(row[name]) if (processor := self.processors[name]) else row[name]
-            for name in self.names
-        )
 
 
 def reservations(count: int) -> list[tuple[Reservation, OutboxMessage]]:
@@ -114,44 +88,39 @@ async def timed(writes: Callable[[], Awaitable[None]], count: int, mode: str) ->
 
 async def one_round(mode: str, engine: AsyncEngine, driver: Any, count: int) -> Round:
     rows = reservations(count)
-    dialect = engine.dialect
-    reservation_sql = Compiled.insert_into(Reservation.__table__, dialect)  # type: ignore[attr-defined]
-    outbox_sql = Compiled.insert_into(OutboxMessage.__table__, dialect)  # type: ignore[attr-defined]
-    # The outbox's id is the database's to give.
-    outbox_rows = [outbox.model_dump() for _, outbox in rows]
+    statements = ReservationStatements(engine.dialect)
+    reservation_sql, outbox_sql = statements.insert_reservation, statements.insert_outbox
     reservation_rows = [reservation.model_dump() for reservation, _ in rows]
+    outbox_rows = [outbox.model_dump() for _, outbox in rows]
 
     async def core() -> None:
-        for reservation, outbox in rows:
+        for reservation, outbox in zip(reservation_rows, outbox_rows, strict=True):
             async with engine.begin() as conn:
-                await conn.execute(insert(Reservation), [reservation.model_dump()])
-                await write_outbox(conn, outbox)
+                await conn.execute(insert(Reservation), [reservation])
+                await conn.execute(insert(OutboxMessage), [outbox])
 
     async def compiled() -> None:
         for reservation, outbox in zip(reservation_rows, outbox_rows, strict=True):
             async with engine.begin() as conn:
-                await conn.exec_driver_sql(reservation_sql.sql, reservation_sql.values(reservation))
-                await conn.exec_driver_sql(outbox_sql.sql, outbox_sql.values(outbox))
+                await conn.exec_driver_sql(
+                    reservation_sql.sql, reservation_sql.parameters(reservation)
+                )
+                await conn.exec_driver_sql(outbox_sql.sql, outbox_sql.parameters(outbox))
 
-    async def pooled() -> None:
+    async def prepared() -> None:
         for reservation, outbox in zip(reservation_rows, outbox_rows, strict=True):
-            async with engine.connect() as conn:
-                connection = (await conn.get_raw_connection()).driver_connection
-                if connection is None:
-                    raise RuntimeError("the pool handed out a closed connection")
-                async with connection.cursor() as cursor:
-                    await cursor.execute(reservation_sql.sql, reservation_sql.values(reservation))
-                    await cursor.execute(outbox_sql.sql, outbox_sql.values(outbox))
-                await connection.commit()
+            async with driver_transaction(engine) as transaction:
+                await transaction.execute(reservation_sql, reservation)
+                await transaction.execute(outbox_sql, outbox)
 
     async def driver_only() -> None:
         for reservation, outbox in zip(reservation_rows, outbox_rows, strict=True):
             async with driver.cursor() as cursor:
-                await cursor.execute(reservation_sql.sql, reservation_sql.values(reservation))
-                await cursor.execute(outbox_sql.sql, outbox_sql.values(outbox))
+                await cursor.execute(reservation_sql.sql, reservation_sql.parameters(reservation))
+                await cursor.execute(outbox_sql.sql, outbox_sql.parameters(outbox))
             await driver.commit()
 
-    writes = {"core": core, "compiled": compiled, "pooled": pooled, "driver": driver_only}[mode]
+    writes = {"core": core, "compiled": compiled, "prepared": prepared, "driver": driver_only}[mode]
     return await timed(writes, count, mode)
 
 

@@ -7,11 +7,13 @@ import asyncio
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from ticketing.common.prepared import driver_transaction
 from ticketing.common.producer import RenewingProducer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import Topics
 from ticketing.reservation.models import OutboxMessage
-from ticketing.reservation.outbox import OutboxRelay, write_outbox
+from ticketing.reservation.outbox import OutboxRelay
+from ticketing.reservation.statements import ReservationStatements
 
 from tests.core.sale_kit import SMALL_TOPIC_MAX_BYTES, read_records
 
@@ -27,11 +29,11 @@ async def test_a_row_the_broker_never_takes_is_set_aside_and_the_rows_behind_it_
     engine: AsyncEngine, settings: CommonSettings, small_topic: str
 ) -> None:
     values = [b"before", b"x" * (2 * SMALL_TOPIC_MAX_BYTES), b"after-1", b"after-2"]
-    async with engine.begin() as conn:
+    insert_outbox = ReservationStatements(engine.dialect).insert_outbox
+    async with driver_transaction(engine) as transaction:
         for n, value in enumerate(values):
-            await write_outbox(
-                conn, OutboxMessage(message_id=f"m-{n}", topic=SMALL, key="one-key", value=value)
-            )
+            row = OutboxMessage(message_id=f"m-{n}", topic=SMALL, key="one-key", value=value)
+            await transaction.execute(insert_outbox, row.model_dump())
     refused_before = refused()
     producer = RenewingProducer(settings.kafka_bootstrap, "relay-refused-row")
     await producer.start()

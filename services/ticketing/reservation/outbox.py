@@ -26,7 +26,7 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import RecordMetadata
 from prometheus_client import Counter
-from sqlalchemy import Row, insert, or_, select, text, update
+from sqlalchemy import Row, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
@@ -49,11 +49,6 @@ REFUSED = Counter(
 )
 
 OutboxRow = Row[int | None, str, str, bytes]
-
-
-async def write_outbox(conn: AsyncConnection, message: OutboxMessage) -> None:
-    """Add the message to the outbox inside the caller's transaction (the relay sends it)."""
-    await conn.execute(insert(OutboxMessage), [message.model_dump(exclude={"id"})])
 
 
 class OutboxRelay:

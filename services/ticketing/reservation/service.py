@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ticketing.common.errors import PermanentError, TemporaryError
+from ticketing.common.prepared import driver_transaction
 from ticketing.common.redis_client import REDIS_UNAVAILABLE, RedisClient
 from ticketing.common.redis_keys import held_sales_key
 from ticketing.common.sale_config import DEFAULT_MAX_SEATS_PER_BUYER, read_sale_config
@@ -30,11 +30,10 @@ from ticketing.reservation.lifecycle import Effect, Step, Trigger, next_step
 from ticketing.reservation.models import (
     Reservation,
     ReservationStatus,
-    Ticket,
     new_reservation_id,
 )
-from ticketing.reservation.outbox import write_outbox
 from ticketing.reservation.settings import ReservationSettings
+from ticketing.reservation.statements import ReservationStatements
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +66,7 @@ class ReservationService:
         self._redis = redis
         self._settings = settings
         self._holds = SeatHolds(redis, settings.redis_key_prefix)
+        self._sql = ReservationStatements(engine.dialect)
         self._clock = clock
         self._terms: dict[str, tuple[float, HoldTerms]] = {}
         self._config_lock = asyncio.Lock()
@@ -100,11 +100,11 @@ class ReservationService:
         )
         outbox = messages.requested(reservation)
         try:
-            # Two plain INSERTs: the ORM's unit of work (flush planning, identity map, states)
-            # for two new rows cost more CPU than the statements themselves.
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(Reservation), [reservation.model_dump()])
-                await write_outbox(conn, outbox)
+            # Two prepared INSERTs on the driver: the ORM's unit of work for two new rows, and
+            # then SQLAlchemy's execution of them, cost more CPU than the statements themselves.
+            async with driver_transaction(self._engine) as transaction:
+                await transaction.execute(self._sql.insert_reservation, reservation.model_dump())
+                await transaction.execute(self._sql.insert_outbox, outbox.model_dump())
         except SQLAlchemyError as exc:
             await self._holds.release(event_id, reservation_id, user_id, seat_ids)
             raise TemporaryError("could not record the reservation, try again") from exc
@@ -186,24 +186,20 @@ class ReservationService:
         return reservation
 
     async def _commit_step(self, reservation_id: str, trigger: Trigger) -> tuple[Reservation, Step]:
-        # Core statements on one connection rather than an ORM session: this runs once per
-        # confirmation, and the session's flush and commit machinery cost more CPU than the SQL.
-        async with self._engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(Reservation)
-                    .where(col(Reservation.id) == reservation_id)
-                    .with_for_update()
-                )
-            ).first()
+        # Prepared statements on the driver rather than an ORM session or Core: this runs once
+        # per confirmation, and the session's machinery, then SQLAlchemy's execution, cost more
+        # CPU than the SQL.
+        key = {"reservation_id": reservation_id}
+        async with driver_transaction(self._engine) as transaction:
+            row = await transaction.first(self._sql.lock_reservation, key)
             if row is None:
                 raise ReservationNotFound(f"reservation {reservation_id} not found")
-            reservation = Reservation.model_validate(row._mapping)
+            reservation = Reservation.model_validate(row)
             now = self._clock()
             step = next_step(
                 reservation.status, trigger, hold_expired=now >= reservation.expires_at
             )
-            changes: dict[str, object] = {}
+            changed = False
             if step.status is not reservation.status:
                 log.info(
                     "reservation %s -> %s",
@@ -213,10 +209,8 @@ class ReservationService:
                 )
                 reservation.status = step.status
                 reservation.updated_at = now
-                changes.update(status=step.status, updated_at=now)
+                changed = True
             if Effect.ISSUE_TICKETS in step.effects:
-                # Plain rows, not Ticket instances: a table model's constructor sets up ORM
-                # state that a Core INSERT never reads (1.5 % of the process's CPU in py-spy).
                 issued_at = utcnow()
                 tickets = [
                     {
@@ -228,16 +222,21 @@ class ReservationService:
                     }
                     for seat_id in reservation.seat_ids
                 ]
-                await conn.execute(insert(Ticket), tickets)
+                await transaction.insert_many(self._sql.insert_tickets, tickets)
             if Effect.REFUND in step.effects and not reservation.refund_requested:
                 reservation.refund_requested = True
-                changes["refund_requested"] = True
-                await write_outbox(
-                    conn, messages.refund_requested(reservation, f"reservation {step.status}")
-                )
-            if changes:
-                await conn.execute(
-                    update(Reservation).where(col(Reservation.id) == reservation_id).values(changes)
+                changed = True
+                refund = messages.refund_requested(reservation, f"reservation {step.status}")
+                await transaction.execute(self._sql.insert_outbox, refund.model_dump())
+            if changed:
+                await transaction.execute(
+                    self._sql.update_reservation,
+                    {
+                        **key,
+                        "status": reservation.status,
+                        "updated_at": reservation.updated_at,
+                        "refund_requested": reservation.refund_requested,
+                    },
                 )
         if Effect.REFUND in step.effects:
             self.outbox_written.set()
