@@ -2,8 +2,8 @@
 
 For the statements every confirmed reservation runs (the reserve's write, payment's open and
 settle, the confirm), SQLAlchemy's execution of a Core statement (its greenlet bridge to the async
-driver, the execution context, the result) costs about three times the driver's own work: 750
-against 244 µs of CPU for the reserve's two INSERTs and COMMIT (`loadtest.bench_statements`,
+driver, the execution context, the result) costs two to three times the driver's own work for
+the reserve's two INSERTs and COMMIT (`loadtest.bench_statements`, its raw record
 `loadtest/results/bench/statements.json`). SQLAlchemy still writes the SQL (from the table
 models, in the engine's dialect), converts the values (the columns' own bind and result
 processors) and owns the connections (the engine's pool with its pings and resets); only the

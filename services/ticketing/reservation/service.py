@@ -211,6 +211,8 @@ class ReservationService:
                 reservation.updated_at = now
                 changed = True
             if Effect.ISSUE_TICKETS in step.effects:
+                # Plain rows, not Ticket instances: a table model's constructor sets up ORM
+                # state that an INSERT never reads (1.5 % of the process's CPU in py-spy).
                 issued_at = utcnow()
                 tickets = [
                     {
