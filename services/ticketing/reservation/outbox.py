@@ -101,7 +101,8 @@ class OutboxRelay:
             if any(isinstance(error, REFUSED_FOR_GOOD) for error in errors):
                 errors = await self._send_again_alone(rows, errors)
         except BaseException:
-            # Cancelled: sent or not, the rows go back now, not when the claim lapses.
+            # Cancelled, or a failure that is not a send's: sent or not, the rows go back now,
+            # not when the claim lapses.
             await self._mark([row.id for row in rows], claimed_until=None)
             raise
         sent = [row.id for row, error in zip(rows, errors, strict=True) if error is None]
