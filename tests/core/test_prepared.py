@@ -28,8 +28,7 @@ async def single(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def connection_id(engine: AsyncEngine) -> int:
     statement = Prepared(select(func.connection_id().label("id")), engine.dialect)
     async with driver_transaction(engine) as transaction:
-        row = await transaction.first(statement, {})
-    assert row is not None
+        (row,) = await transaction.all(statement, {})
     return int(row["id"])
 
 
@@ -78,7 +77,7 @@ async def test_a_transaction_cancelled_mid_statement_leaves_no_reply_for_the_nex
 
     async def sleep_on_the_server() -> None:
         async with driver_transaction(single) as transaction:
-            await transaction.first(slow, {})
+            await transaction.all(slow, {})
 
     sleeping = asyncio.create_task(sleep_on_the_server())
     await asyncio.sleep(0.3)
@@ -88,4 +87,4 @@ async def test_a_transaction_cancelled_mid_statement_leaves_no_reply_for_the_nex
 
     # Had the pool handed the connection out again, this would read the SLEEP's late reply.
     async with driver_transaction(single) as transaction:
-        assert await transaction.first(answer, {}) == {"answer": 7}
+        assert await transaction.all(answer, {}) == [{"answer": 7}]

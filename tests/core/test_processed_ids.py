@@ -1,6 +1,7 @@
 """A consumer group remembers the ids it applied for one to two dedup windows, in time buckets
 that expire on their own, against a real Redis and a clock the test sets."""
 
+import asyncio
 import time
 
 import redis.asyncio as aioredis
@@ -46,3 +47,15 @@ async def test_a_bucket_expires_one_window_after_it_ends_however_often_it_is_wri
     key = processed_key(settings.redis_key_prefix, "group", bucket)
     assert await redis_client.expiretime(key) == (bucket + 2) * WINDOW
     assert await redis_client.scard(key) == 3
+
+
+async def test_ids_checked_and_marked_at_the_same_time_each_get_their_own_answer(
+    settings: CommonSettings, redis_client: aioredis.Redis
+) -> None:
+    # A consumer handles many messages at once, and their checks and marks share round trips.
+    ids = ProcessedIds(redis_client, settings.redis_key_prefix, "group", WINDOW)
+    await asyncio.gather(*(ids.mark(f"m{n}") for n in range(0, 300, 2)))
+
+    seen = await asyncio.gather(*(ids.seen(f"m{n}") for n in range(300)))
+
+    assert seen == [n % 2 == 0 for n in range(300)]

@@ -12,8 +12,8 @@ from ticketing.common.settings import CommonSettings
 from ticketing.common.sqltypes import utcnow
 from ticketing.reservation.holds import EventNotOnSale, SeatsTaken, UnknownSeats
 from ticketing.reservation.lifecycle import TransitionRefused, Trigger
-from ticketing.reservation.models import OutboxMessage, ReservationStatus
-from ticketing.reservation.service import ReservationService
+from ticketing.reservation.models import OutboxMessage, ReservationStatus, Ticket
+from ticketing.reservation.service import ReservationNotFound, ReservationService
 
 from tests.core.sale_kit import (
     Clock,
@@ -21,6 +21,7 @@ from tests.core.sale_kit import (
     make_sale,
     reservation_settings,
     seat_states,
+    tickets_by_seat,
 )
 
 
@@ -228,3 +229,80 @@ async def test_confirmed_reservation_cannot_be_cancelled(
 
     with pytest.raises(TransitionRefused, match="CONFIRMED"):
         await service.cancel("alice", reservation.id)
+
+
+async def test_payment_outcomes_applied_together_each_end_as_they_would_alone(
+    service: ReservationService,
+    redis_client: aioredis.Redis,
+    settings: CommonSettings,
+    engine: AsyncEngine,
+) -> None:
+    event = await make_sale(redis_client, settings.redis_key_prefix, seats=5)
+    paid = await service.reserve("alice", event, ["A-1", "A-2"])
+    declined = await service.reserve("bob", event, ["A-3"])
+    cancelled = await service.reserve("carol", event, ["A-4"])
+    also_paid = await service.reserve("dave", event, ["A-5"])
+    await service.cancel("carol", cancelled.id)
+
+    results = await service.apply_many(
+        [
+            (paid.id, Trigger.PAID),
+            (declined.id, Trigger.PAYMENT_FAILED),
+            ("no-such-reservation", Trigger.PAID),
+            (cancelled.id, Trigger.PAID),
+            (also_paid.id, Trigger.PAID),
+        ]
+    )
+
+    outcomes = [r if isinstance(r, Exception) else (r.id, r.status) for r in results]
+    assert isinstance(outcomes.pop(2), ReservationNotFound)
+    assert outcomes == [
+        (paid.id, ReservationStatus.CONFIRMED),
+        (declined.id, ReservationStatus.FAILED),
+        (cancelled.id, ReservationStatus.CANCELLED),
+        (also_paid.id, ReservationStatus.CONFIRMED),
+    ]
+    assert await tickets_by_seat(engine, event) == {
+        "A-1": [paid.id],
+        "A-2": [paid.id],
+        "A-5": [also_paid.id],
+    }
+    assert await seat_states(redis_client, settings.redis_key_prefix, event) == {
+        "A-1": f"sold:{paid.id}",
+        "A-2": f"sold:{paid.id}",
+        "A-3": "free",
+        "A-4": "free",
+        "A-5": f"sold:{also_paid.id}",
+    }
+    refunds = [m.key for m in await outbox(engine) if m.topic == "reservation.refund_requested"]
+    assert refunds == [cancelled.id]
+
+
+async def test_a_seat_sold_twice_fails_only_its_own_reservation_of_outcomes_applied_together(
+    service: ReservationService,
+    redis_client: aioredis.Redis,
+    settings: CommonSettings,
+    engine: AsyncEngine,
+) -> None:
+    event = await make_sale(redis_client, settings.redis_key_prefix, seats=3)
+    before = await service.reserve("alice", event, ["A-1"])
+    clashing = await service.reserve("bob", event, ["A-2"])
+    after = await service.reserve("carol", event, ["A-3"])
+    async with AsyncSession(engine) as session, session.begin():
+        # A ticket Redis never heard of, as if its state had been lost.
+        session.add(Ticket(event_id=event, seat_id="A-2", reservation_id="other", user_id="eve"))
+
+    results = await service.apply_many([(r.id, Trigger.PAID) for r in (before, clashing, after)])
+
+    assert [r if isinstance(r, Exception) else r.status for r in results] == [
+        ReservationStatus.CONFIRMED,
+        ReservationStatus.FAILED,
+        ReservationStatus.CONFIRMED,
+    ]
+    assert await tickets_by_seat(engine, event) == {
+        "A-1": [before.id],
+        "A-2": ["other"],
+        "A-3": [after.id],
+    }
+    refunds = [m.key for m in await outbox(engine) if m.topic == "reservation.refund_requested"]
+    assert refunds == [clashing.id]

@@ -7,9 +7,9 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from ticketing.common.coalesce import Coalescer
 from ticketing.common.ratelimit import RateRule
 from ticketing.common.sale_config import SaleConfig, delete_sale_config, write_sale_config
-from ticketing.queue.coalesce import Coalescer
 from ticketing.queue.hub import Hub, SaleView
 from ticketing.queue.joins import Joins
 from ticketing.queue.settings import QueueSettings

@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, cast
 
+from sqlalchemy import BindParameter, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,6 +28,9 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any] | None
+
+# The names of a `PreparedIn` list's bind parameters: `in_list_0`, `in_list_1`, ...
+IN_LIST_BIND = "in_list_"
 
 
 class Prepared:
@@ -64,6 +68,35 @@ class Prepared:
         }
 
 
+class PreparedIn:
+    """A statement over a list of values (`column IN (...)`), prepared once for each length of
+    list it meets. `build` makes the statement from the list's bind parameters."""
+
+    def __init__(
+        self,
+        build: Callable[[list[BindParameter[Any]]], ClauseElement],
+        dialect: Dialect,
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        self._build = build
+        self._dialect = dialect
+        self._columns = columns
+        self._by_length: dict[int, Prepared] = {}
+
+    def over(
+        self, items: Sequence[Any], values: Mapping[str, Any] | None = None
+    ) -> tuple[Prepared, dict[str, Any]]:
+        """The statement for `items` and its values: the items' and the other named ones."""
+        length = len(items)
+        if length not in self._by_length:
+            binds: list[BindParameter[Any]] = [
+                bindparam(f"{IN_LIST_BIND}{i}") for i in range(length)
+            ]
+            self._by_length[length] = Prepared(self._build(binds), self._dialect, self._columns)
+        listed = {f"{IN_LIST_BIND}{i}": item for i, item in enumerate(items)}
+        return self._by_length[length], {**(values or {}), **listed}
+
+
 class DriverTransaction:
     """Statements of one transaction on one driver connection."""
 
@@ -85,12 +118,12 @@ class DriverTransaction:
                 cursor.executemany(statement.sql, [statement.parameters(r) for r in rows])
             )
 
-    async def first(self, statement: Prepared, values: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The statement's first row, by column name, or None."""
+    async def all(self, statement: Prepared, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The statement's rows, each by column name."""
         async with self._connection.cursor() as cursor:
             await self._run(cursor.execute(statement.sql, statement.parameters(values)))
-            found = await self._run(cursor.fetchone())
-        return None if found is None else statement.row(found)
+            found = await self._run(cursor.fetchall())
+        return [statement.row(values) for values in found]
 
     async def commit(self) -> None:
         await self._run(self._connection.commit())

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from ticketing.common.coalesce import Coalescer
 from ticketing.common.liveness import beat
 from ticketing.common.redis_client import REDIS_UNAVAILABLE, RedisClient
 from ticketing.common.sale_config import SaleConfig, read_sale_config
-from ticketing.queue.coalesce import Coalescer
 from ticketing.queue.metrics import QUEUE_ACTIVE, QUEUE_ADMISSION_RATE, QUEUE_WAITING
 from ticketing.queue.positions import RateMeter, position
 from ticketing.queue.settings import QueueSettings

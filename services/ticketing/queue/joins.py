@@ -4,9 +4,9 @@ and every join of a sale coalesced with the others in flight into one Redis roun
 import asyncio
 from collections.abc import Sequence
 
+from ticketing.common.coalesce import Coalescer
 from ticketing.common.ratelimit import RateRule
 from ticketing.common.sale_config import SaleConfig, read_sale_config
-from ticketing.queue.coalesce import Coalescer
 from ticketing.queue.hub import Hub, SaleView
 from ticketing.queue.store import Place, Throttled
 

@@ -8,6 +8,7 @@ its seats are sold or released, so that a hold whose reservation was never recor
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,38 +97,56 @@ return freed
 """
 )
 
-# KEYS: seats hash, hold key, hold deadlines, hold owners, buyer seats, and with a confirmation
-# the sale's active set. ARGV: reservation id, user id, seat ids...
-# Runs only after the tickets are committed in MySQL, which is the last word: the seats become
-# sold to this reservation whatever Redis says. Returns whether the session (below) ended, and
-# the seats that were not held by it; each of those now counts for this buyer, and no longer for
-# a buyer of another hold it was taken from. Given the active set, the buyer's waiting-room
-# session ends in the same round trip (the queue's member is the user id), so the next in line
-# gets in now instead of when it would have expired; the session's expiry frees the slot anyway
-# if that one write fails.
-SELL = (
+# Marks one reservation's seats sold. Runs only after its tickets are committed in MySQL, which
+# is the last word: the seats become sold to this reservation whatever Redis says. Returns whether
+# the session (below) ended, and the seats that were not held by it; each of those now counts for
+# this buyer, and no longer for a buyer of another hold it was taken from. Given the sale's active
+# set, the buyer's waiting-room session ends in the same round trip (the queue's member is the
+# user id), so the next in line gets in now instead of when it would have expired; the session's
+# expiry frees the slot anyway if that one write fails.
+SELL_LUA = (
     BUYER_COUNT_LUA
     + """
-local held, sold = 'held:' .. ARGV[1], 'sold:' .. ARGV[1]
-local surprises = {}
-for i = 3, #ARGV do
-  local state = redis.call('HGET', KEYS[1], ARGV[i])
-  if state ~= held and state ~= sold then
-    surprises[#surprises + 1] = ARGV[i]
-    if state and string.sub(state, 1, 5) == 'held:' then
-      local owner = redis.call('HGET', KEYS[4], string.sub(state, 6))
-      if owner then count_buyer_seats(KEYS[5], cjson.decode(owner).user, -1) end
+local function sell(seats, hold, deadlines, owners, buyers, active, reservation, user, seat_ids)
+  local held, sold = 'held:' .. reservation, 'sold:' .. reservation
+  local surprises = {}
+  for _, seat in ipairs(seat_ids) do
+    local state = redis.call('HGET', seats, seat)
+    if state ~= held and state ~= sold then
+      surprises[#surprises + 1] = seat
+      if state and string.sub(state, 1, 5) == 'held:' then
+        local owner = redis.call('HGET', owners, string.sub(state, 6))
+        if owner then count_buyer_seats(buyers, cjson.decode(owner).user, -1) end
+      end
     end
+    redis.call('HSET', seats, seat, sold)
   end
-  redis.call('HSET', KEYS[1], ARGV[i], sold)
+  count_buyer_seats(buyers, user, #surprises)
+  redis.call('DEL', hold)
+  redis.call('ZREM', deadlines, reservation)
+  redis.call('HDEL', owners, reservation)
+  -- pcall: a session that cannot be ended (the set unreadable) leaves the sale as it is.
+  local ended = not active or type(redis.pcall('ZREM', active, user)) == 'number'
+  return {ended and 1 or 0, surprises}
 end
-count_buyer_seats(KEYS[5], ARGV[2], #surprises)
-redis.call('DEL', KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
--- pcall: a session that cannot be ended (the set unreadable) leaves the sale as it is.
-local ended = not KEYS[6] or type(redis.pcall('ZREM', KEYS[6], ARGV[2])) == 'number'
-return {ended and 1 or 0, surprises}
+"""
+)
+
+# KEYS: seats hash, hold deadlines, hold owners, buyer seats, the sale's active set, then the hold
+# key of each sale. ARGV[1]: JSON list of sales of this sale's seats, each [reservation id, user
+# id, whether to end the buyer's session, [seat ids]]. One `sell` per sale, in order; returns
+# each one's result.
+SELL_MANY = (
+    SELL_LUA
+    + """
+local results = {}
+for i, sale in ipairs(cjson.decode(ARGV[1])) do
+  local active = nil
+  if sale[3] then active = KEYS[5] end
+  results[i] = sell(KEYS[1], KEYS[5 + i], KEYS[2], KEYS[3], KEYS[4], active,
+                    sale[1], sale[2], sale[4])
+end
+return results
 """
 )
 
@@ -199,12 +218,22 @@ class ExpiredHold:
     seat_ids: list[str]
 
 
+@dataclass(frozen=True)
+class SeatSale:
+    """One reservation's seats to mark sold (`SeatHolds.sell_many`)."""
+
+    reservation_id: str
+    user_id: str
+    seat_ids: list[str]
+    end_session: bool
+
+
 class SeatHolds:
     def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._prefix = prefix
         self._hold = redis.register_script(HOLD)
         self._release = redis.register_script(RELEASE)
-        self._sell = redis.register_script(SELL)
+        self._sell_many = redis.register_script(SELL_MANY)
         self._expired = redis.register_script(EXPIRED)
 
     def _keys(self, event_id: str, reservation_id: str) -> list[str]:
@@ -280,16 +309,34 @@ class SeatHolds:
     ) -> list[str]:
         """Mark the seats sold to the reservation, and with `end_session` end the buyer's
         waiting-room session; the seats it did not hold before."""
-        keys = self._keys(event_id, reservation_id)
-        if end_session:
-            keys.append(SaleKeys(self._prefix, event_id).active)
-        ended, surprises = await self._run(self._sell, keys, [reservation_id, user_id, *seat_ids])
-        if not ended:
-            log.warning(
-                "could not end the buyer's waiting-room session; its expiry will",
-                extra={"reservation_id": reservation_id},
-            )
-        return [_text(seat) for seat in surprises]
+        sale = SeatSale(reservation_id, user_id, seat_ids, end_session)
+        (surprises,) = await self.sell_many(event_id, [sale])
+        return surprises
+
+    async def sell_many(self, event_id: str, sales: Sequence[SeatSale]) -> list[list[str]]:
+        """`sell` for many reservations of one sale, in one round trip; each one's surprises."""
+        sale_keys = SaleKeys(self._prefix, event_id)
+        keys = [
+            sale_keys.seats,
+            sale_keys.hold_deadlines,
+            sale_keys.hold_owners,
+            sale_keys.buyer_seats,
+            sale_keys.active,
+            *(sale_keys.hold(sale.reservation_id) for sale in sales),
+        ]
+        listed = [
+            [sale.reservation_id, sale.user_id, sale.end_session, sale.seat_ids] for sale in sales
+        ]
+        results = await self._run(self._sell_many, keys, [json.dumps(listed)])
+        surprises = []
+        for sale, (ended, seats) in zip(sales, results, strict=True):
+            if not ended:
+                log.warning(
+                    "could not end the buyer's waiting-room session; its expiry will",
+                    extra={"reservation_id": sale.reservation_id},
+                )
+            surprises.append([_text(seat) for seat in seats])
+        return surprises
 
     async def expired(self, event_id: str, limit: int) -> list[ExpiredHold]:
         """Up to `limit` holds of the sale whose hold key has expired, oldest first."""

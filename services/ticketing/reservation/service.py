@@ -8,7 +8,7 @@ only in ways that are safe to repeat, so a crash between the two is repaired by 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,7 +25,7 @@ from ticketing.common.sale_config import DEFAULT_MAX_SEATS_PER_BUYER, read_sale_
 from ticketing.common.sqltypes import utcnow
 from ticketing.reservation import messages
 from ticketing.reservation.changes import ReservationChanges
-from ticketing.reservation.holds import SeatHolds
+from ticketing.reservation.holds import SeatHolds, SeatSale
 from ticketing.reservation.lifecycle import Effect, Step, Trigger, next_step
 from ticketing.reservation.models import (
     Reservation,
@@ -48,6 +48,18 @@ class HoldTerms:
 
     ttl_seconds: int
     max_seats_per_buyer: int
+
+
+# A reservation to move, and the trigger that moves it.
+Change = tuple[str, Trigger]
+
+
+@dataclass
+class Moved:
+    """A reservation as a committed step left it, and the step (with its effects to carry out)."""
+
+    reservation: Reservation
+    step: Step
 
 
 class ReservationNotFound(PermanentError):
@@ -172,7 +184,7 @@ class ReservationService:
     async def apply(self, reservation_id: str, trigger: Trigger) -> Reservation:
         """Move the reservation by `trigger` and carry out the step's effects; safe to repeat."""
         try:
-            reservation, step = await self._commit_step(reservation_id, trigger)
+            (moved,) = await self._commit_steps([(reservation_id, trigger)])
         except IntegrityError:
             if trigger is not Trigger.PAID:
                 raise
@@ -180,82 +192,156 @@ class ReservationService:
                 "a seat of a paid reservation is already sold; refunding",
                 extra={"reservation_id": reservation_id},
             )
-            reservation, step = await self._commit_step(reservation_id, Trigger.SEATS_GONE)
-        await self._carry_out(reservation, step)
-        self.changes.announce(reservation_id)
-        return reservation
+            (moved,) = await self._commit_steps([(reservation_id, Trigger.SEATS_GONE)])
+        if isinstance(moved, Exception):
+            raise moved
+        if failures := await self._carry_out([moved]):
+            raise failures[reservation_id]
+        return moved.reservation
 
-    async def _commit_step(self, reservation_id: str, trigger: Trigger) -> tuple[Reservation, Step]:
-        # Prepared statements on the driver rather than an ORM session or Core: this runs once
-        # per confirmation, and the session's machinery, then SQLAlchemy's execution, cost more
-        # CPU than the SQL.
-        key = {"reservation_id": reservation_id}
-        async with driver_transaction(self._engine) as transaction:
-            row = await transaction.first(self._sql.lock_reservation, key)
-            if row is None:
-                raise ReservationNotFound(f"reservation {reservation_id} not found")
-            reservation = Reservation.model_validate(row)
-            now = self._clock()
-            step = next_step(
-                reservation.status, trigger, hold_expired=now >= reservation.expires_at
+    async def apply_many(self, changes: Sequence[Change]) -> list[Reservation | Exception]:
+        """`apply` for many reservations at once, each its result or the error `apply` would
+        have raised: one transaction locks them all, issues every ticket with one INSERT and moves
+        the reservations of each new status with one UPDATE, and one script a sale sells their
+        seats in Redis. If that transaction fails (a seat already sold, a deadlock), every change
+        goes through `apply` alone, in order, so one change cannot fail the others."""
+        if len(changes) == 1 or len({reservation_id for reservation_id, _ in changes}) < len(
+            changes
+        ):
+            return [await self._apply_or_error(*change) for change in changes]
+        try:
+            moved = await self._commit_steps(changes)
+        except SQLAlchemyError as exc:
+            log.warning(
+                "a batch of reservation changes failed together; applying each alone",
+                extra={"changes": len(changes), "error": repr(exc)},
             )
-            changed = False
-            if step.status is not reservation.status:
-                log.info(
-                    "reservation %s -> %s",
-                    reservation.status.value,
-                    step.status.value,
-                    extra={"reservation_id": reservation_id, "trigger": trigger.value},
-                )
-                reservation.status = step.status
-                reservation.updated_at = now
-                changed = True
-            if Effect.ISSUE_TICKETS in step.effects:
-                # Plain rows, not Ticket instances: a table model's constructor sets up ORM
-                # state that an INSERT never reads (1.5 % of the process's CPU in py-spy).
-                issued_at = utcnow()
-                tickets = [
-                    {
-                        "event_id": reservation.event_id,
-                        "seat_id": seat_id,
-                        "reservation_id": reservation.id,
-                        "user_id": reservation.user_id,
-                        "issued_at": issued_at,
-                    }
-                    for seat_id in reservation.seat_ids
-                ]
-                await transaction.insert_many(self._sql.insert_tickets, tickets)
-            if Effect.REFUND in step.effects and not reservation.refund_requested:
-                reservation.refund_requested = True
-                changed = True
-                refund = messages.refund_requested(reservation, f"reservation {step.status}")
-                await transaction.execute(self._sql.insert_outbox, refund.model_dump())
-            if changed:
-                await transaction.execute(
-                    self._sql.update_reservation,
-                    {
-                        **key,
-                        "status": reservation.status,
-                        "updated_at": reservation.updated_at,
-                        "refund_requested": reservation.refund_requested,
-                    },
-                )
-        if Effect.REFUND in step.effects:
-            self.outbox_written.set()
-        return reservation, step
+            return [await self._apply_or_error(*change) for change in changes]
+        failures = await self._carry_out([item for item in moved if isinstance(item, Moved)])
+        return [
+            item
+            if isinstance(item, Exception)
+            else failures.get(item.reservation.id, item.reservation)
+            for item in moved
+        ]
 
-    async def _carry_out(self, reservation: Reservation, step: Step) -> None:
-        args = (reservation.event_id, reservation.id, reservation.user_id, reservation.seat_ids)
-        if Effect.SELL in step.effects:
-            end_session = Effect.END_SESSION in step.effects
-            surprises = await self._holds.sell(*args, end_session=end_session)
-            if surprises:
-                log.error(
-                    "sold seats the reservation did not hold in Redis",
-                    extra={"reservation_id": reservation.id, "seats": surprises},
+    async def _apply_or_error(
+        self, reservation_id: str, trigger: Trigger
+    ) -> Reservation | Exception:
+        try:
+            return await self.apply(reservation_id, trigger)
+        except Exception as exc:  # noqa: BLE001 - the caller gets it as this change's result
+            return exc
+
+    async def _commit_steps(self, changes: Sequence[Change]) -> list[Moved | Exception]:
+        """One transaction moving each reservation by its trigger: each one's new state and step,
+        or the error that refused it (the others go on)."""
+        # Prepared statements on the driver rather than an ORM session or Core: this runs for
+        # every confirmation, and the session's machinery, then SQLAlchemy's execution, cost more
+        # CPU than the SQL.
+        ids = [reservation_id for reservation_id, _ in changes]
+        moved: list[Moved | Exception] = []
+        tickets: list[dict[str, object]] = []
+        refunds: list[dict[str, object]] = []
+        updates: dict[tuple[ReservationStatus, bool], list[str]] = {}
+        async with driver_transaction(self._engine) as transaction:
+            rows = await transaction.all(*self._sql.lock_reservations.over(ids))
+            found = {row["id"]: Reservation.model_validate(row) for row in rows}
+            now = self._clock()
+            for reservation_id, trigger in changes:
+                reservation = found.get(reservation_id)
+                if reservation is None:
+                    moved.append(ReservationNotFound(f"reservation {reservation_id} not found"))
+                    continue
+                try:
+                    step = next_step(
+                        reservation.status, trigger, hold_expired=now >= reservation.expires_at
+                    )
+                except PermanentError as refused:
+                    moved.append(refused)
+                    continue
+                moved.append(Moved(reservation, step))
+                changed = step.status is not reservation.status
+                if changed:
+                    log.info(
+                        "reservation %s -> %s",
+                        reservation.status.value,
+                        step.status.value,
+                        extra={"reservation_id": reservation_id, "trigger": trigger.value},
+                    )
+                    reservation.status = step.status
+                    reservation.updated_at = now
+                if Effect.ISSUE_TICKETS in step.effects:
+                    tickets.extend(_tickets(reservation))
+                if Effect.REFUND in step.effects and not reservation.refund_requested:
+                    reservation.refund_requested = True
+                    changed = True
+                    reason = f"reservation {step.status}"
+                    refunds.append(messages.refund_requested(reservation, reason).model_dump())
+                if changed:
+                    key = (reservation.status, reservation.refund_requested)
+                    updates.setdefault(key, []).append(reservation_id)
+            if tickets:
+                # In one order for every transaction: two inserting the same seats (a seat sold
+                # twice) then wait for each other instead of deadlocking.
+                tickets.sort(key=lambda ticket: (ticket["event_id"], ticket["seat_id"]))
+                await transaction.insert_many(self._sql.insert_tickets, tickets)
+            if refunds:
+                await transaction.insert_many(self._sql.insert_outbox, refunds)
+            for (status, refund_requested), updated in updates.items():
+                await transaction.execute(
+                    *self._sql.update_reservations.over(
+                        updated,
+                        {"status": status, "updated_at": now, "refund_requested": refund_requested},
+                    )
                 )
-        if Effect.RELEASE in step.effects:
-            await self._holds.release(*args)
+        if refunds:
+            self.outbox_written.set()
+        return moved
+
+    async def _carry_out(self, moved: Sequence[Moved]) -> dict[str, Exception]:
+        """Bring Redis in line with the committed steps (one script a sale sells the seats of every
+        reservation sold, then the released ones go back on sale one by one), then wake whoever
+        waits for these reservations. The failures, by reservation id."""
+        failures: dict[str, Exception] = {}
+        sales: dict[str, list[SeatSale]] = {}
+        for item in moved:
+            reservation, effects = item.reservation, item.step.effects
+            if Effect.SELL in effects:
+                sale = SeatSale(
+                    reservation.id,
+                    reservation.user_id,
+                    reservation.seat_ids,
+                    end_session=Effect.END_SESSION in effects,
+                )
+                sales.setdefault(reservation.event_id, []).append(sale)
+        for event_id, sold in sales.items():
+            try:
+                surprises = await self._holds.sell_many(event_id, sold)
+            except TemporaryError as exc:
+                failures.update((sale.reservation_id, exc) for sale in sold)
+                continue
+            for sale, seats in zip(sold, surprises, strict=True):
+                if seats:
+                    log.error(
+                        "sold seats the reservation did not hold in Redis",
+                        extra={"reservation_id": sale.reservation_id, "seats": seats},
+                    )
+        for item in moved:
+            reservation = item.reservation
+            if Effect.RELEASE in item.step.effects:
+                try:
+                    await self._holds.release(
+                        reservation.event_id,
+                        reservation.id,
+                        reservation.user_id,
+                        reservation.seat_ids,
+                    )
+                except TemporaryError as exc:
+                    failures[reservation.id] = exc
+        for item in moved:
+            self.changes.announce(item.reservation.id)
+        return failures
 
     async def _hold_terms(self, event_id: str) -> HoldTerms:
         """The sale's hold terms, read at most once a second per sale: a rush of thousands of
@@ -289,3 +375,20 @@ class ReservationService:
         if cached and time.monotonic() - cached[0] < SALE_TERMS_CACHE_SECONDS:
             return cached[1]
         return None
+
+
+def _tickets(reservation: Reservation) -> list[dict[str, object]]:
+    """The ticket rows of a confirmed reservation. Plain rows, not Ticket instances: a table
+    model's constructor sets up ORM state that an INSERT never reads (1.5 % of the process's CPU
+    in py-spy)."""
+    issued_at = utcnow()
+    return [
+        {
+            "event_id": reservation.event_id,
+            "seat_id": seat_id,
+            "reservation_id": reservation.id,
+            "user_id": reservation.user_id,
+            "issued_at": issued_at,
+        }
+        for seat_id in reservation.seat_ids
+    ]
