@@ -2,13 +2,14 @@
 consumer runner applies a redelivered message once and dead-letters what it cannot read."""
 
 import asyncio
-import subprocess
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,6 +17,7 @@ from ticketing.common.background import background
 from ticketing.common.consumer import ConsumerRunner
 from ticketing.common.envelope import Envelope
 from ticketing.common.kafka import ensure_topics
+from ticketing.common.prepared import DriverTransaction, Prepared
 from ticketing.common.producer import RenewingProducer
 from ticketing.common.settings import CommonSettings
 from ticketing.common.topics import RESERVATION_PAID, TopicFamily, Topics
@@ -155,45 +157,47 @@ async def test_a_relay_stopped_while_the_database_is_not_answering_gives_its_con
 
 
 async def test_an_outbox_row_written_while_the_relay_claims_does_not_wait_for_the_claim(
-    engine: AsyncEngine, migrated_database: str, relay_with_nothing_to_send: OutboxRelay
+    migrated_database: str,
+    relay_with_nothing_to_send: OutboxRelay,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Under REPEATABLE READ the claim's locking read would also lock the index gap where new
     # rows go: every hold, which writes an outbox row, would wait for the relay's transaction.
     relay = relay_with_nothing_to_send
     url = make_url(migrated_database)
-    written: list[subprocess.CompletedProcess[str]] = []
+    written: list[tuple[int | None, str]] = []
 
-    def write_a_row_with_another_client(*_: object, statement: str, **__: object) -> None:
+    read_rows = DriverTransaction.all
+
+    async def read_then_write_a_row_with_another_client(
+        transaction: DriverTransaction, statement: Prepared, values: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        rows = await read_rows(transaction, statement, values)
         # The claim's transaction is open, its locking read done, while the mariadb client runs.
-        if "FOR UPDATE" in statement and not written:
+        if "FOR UPDATE" in statement.sql and not written:
             row = "('written-meanwhile', 'reservation.requested', 'r-1', 'v', NOW())"
-            written.append(
-                subprocess.run(
-                    [
-                        "mariadb",
-                        f"--host={url.host}",
-                        f"--port={url.port}",
-                        f"--user={url.username}",
-                        f"--password={url.password}",
-                        str(url.database),
-                        "-e",
-                        "SET SESSION innodb_lock_wait_timeout = 2;"
-                        " INSERT INTO reservation_outbox (message_id, topic, `key`, value,"
-                        f" created_at) VALUES {row}",
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
+            client = await asyncio.create_subprocess_exec(
+                "mariadb",
+                f"--host={url.host}",
+                f"--port={url.port}",
+                f"--user={url.username}",
+                f"--password={url.password}",
+                str(url.database),
+                "-e",
+                "SET SESSION innodb_lock_wait_timeout = 2;"
+                " INSERT INTO reservation_outbox (message_id, topic, `key`, value,"
+                f" created_at) VALUES {row}",
+                stderr=asyncio.subprocess.PIPE,
             )
+            _, stderr = await client.communicate()
+            written.append((client.returncode, stderr.decode()))
+        return rows
 
-    event.listen(
-        engine.sync_engine, "after_cursor_execute", write_a_row_with_another_client, named=True
-    )
+    monkeypatch.setattr(DriverTransaction, "all", read_then_write_a_row_with_another_client)
 
     assert await relay.publish_pending() == 0
-    [insert] = written
-    assert insert.returncode == 0, insert.stderr
+    [(returncode, stderr)] = written
+    assert returncode == 0, stderr
 
 
 async def test_a_batch_sent_while_the_database_refused_its_mark_is_marked_next_round_not_resent(

@@ -15,8 +15,10 @@ reason instead of being sent again every round, where it would stop its partitio
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from aiokafka.errors import (
     InvalidTopicError,
@@ -26,11 +28,13 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import RecordMetadata
 from prometheus_client import Counter
-from sqlalchemy import Row, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
 from ticketing.common.liveness import beat
+from ticketing.common.prepared import DriverTransaction, Prepared, PreparedIn, driver_transaction
 from ticketing.common.producer import RenewingProducer
 from ticketing.common.sqltypes import utcnow
 from ticketing.common.topics import Topics
@@ -48,7 +52,59 @@ REFUSED = Counter(
     ["topic"],
 )
 
-OutboxRow = Row[int | None, str, str, bytes]
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    topic: str
+    key: str
+    value: bytes
+
+
+class RelayStatements:
+    """The relay's statements, prepared once on the driver (`ticketing.common.prepared`): a round
+    runs at least two transactions, and at low rates a round carries one or two rows."""
+
+    def __init__(self, dialect: Dialect, batch_size: int) -> None:
+        self.read_committed = Prepared(
+            text("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"), dialect
+        )
+        # SKIP LOCKED lets several replicas claim side by side without claiming the same row.
+        self.claimable = Prepared(
+            select(
+                col(OutboxMessage.id),
+                col(OutboxMessage.topic),
+                col(OutboxMessage.key),
+                col(OutboxMessage.value),
+            )
+            .where(
+                col(OutboxMessage.sent_at).is_(None),
+                col(OutboxMessage.refused_at).is_(None),
+                or_(
+                    col(OutboxMessage.claimed_until).is_(None),
+                    col(OutboxMessage.claimed_until) < bindparam("now"),
+                ),
+            )
+            .order_by(col(OutboxMessage.id))
+            .limit(batch_size)
+            .with_for_update(skip_locked=True),
+            dialect,
+        )
+        self._dialect = dialect
+        self._updates: dict[tuple[str, ...], PreparedIn] = {}
+
+    def update(
+        self, ids: Sequence[int], values: Mapping[str, object]
+    ) -> tuple[Prepared, dict[str, Any]]:
+        """An UPDATE of the rows `ids` setting `values`, prepared once for each set of columns."""
+        columns = tuple(values)
+        if columns not in self._updates:
+            self._updates[columns] = PreparedIn(
+                lambda listed: update(OutboxMessage).where(col(OutboxMessage.id).in_(listed)),
+                self._dialect,
+                columns=list(columns),
+            )
+        return self._updates[columns].over(ids, values)
 
 
 class OutboxRelay:
@@ -69,6 +125,7 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._claim = timedelta(seconds=claim_seconds)
         self._batch_size = batch_size
+        self._sql = RelayStatements(engine.dialect, batch_size)
         # Ids the broker acknowledged whose rows are not marked sent yet.
         self._sent_unmarked: list[int] = []
 
@@ -179,50 +236,27 @@ class OutboxRelay:
             extra={"outbox_id": row.id, "topic": row.topic, "key": row.key, "reason": reason},
         )
 
-    async def _claim_batch(self) -> Sequence[OutboxRow]:
-        """The oldest unsent, unclaimed rows, claimed in one short transaction.
-
-        SKIP LOCKED lets several replicas claim side by side without claiming the same row.
-        """
+    async def _claim_batch(self) -> list[OutboxRow]:
+        """The oldest unsent, unclaimed rows, claimed in one short transaction."""
         now = utcnow()
-        async with self._read_committed() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        col(OutboxMessage.id),
-                        col(OutboxMessage.topic),
-                        col(OutboxMessage.key),
-                        col(OutboxMessage.value),
-                    )
-                    .where(
-                        col(OutboxMessage.sent_at).is_(None),
-                        col(OutboxMessage.refused_at).is_(None),
-                        or_(
-                            col(OutboxMessage.claimed_until).is_(None),
-                            col(OutboxMessage.claimed_until) < now,
-                        ),
-                    )
-                    .order_by(col(OutboxMessage.id))
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+        async with self._read_committed() as transaction:
+            rows = [
+                OutboxRow(**row) for row in await transaction.all(self._sql.claimable, {"now": now})
+            ]
             if rows:
-                await conn.execute(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id).in_([row.id for row in rows]))
-                    .values(claimed_until=now + self._claim)
-                )
+                ids = [row.id for row in rows]
+                claim = {"claimed_until": now + self._claim}
+                await transaction.execute(*self._sql.update(ids, claim))
         return rows
 
     async def _mark(self, ids: list[int], **values: object) -> None:
-        async with self._read_committed() as conn:
-            await conn.execute(
-                update(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).values(**values)
-            )
+        # At the default isolation: an UPDATE of rows named by their primary key locks those rows
+        # and no gap.
+        async with driver_transaction(self._engine) as transaction:
+            await transaction.execute(*self._sql.update(ids, values))
 
     @contextlib.asynccontextmanager
-    async def _read_committed(self) -> AsyncIterator[AsyncConnection]:
+    async def _read_committed(self) -> AsyncIterator[DriverTransaction]:
         """A transaction at READ COMMITTED: under REPEATABLE READ the claim's locking read also
         locks the index gap where new rows go, so every hold's INSERT would wait on the claim.
 
@@ -230,6 +264,6 @@ class OutboxRelay:
         SQLAlchemy runs that option's SET while it hands the connection out, and a relay
         cancelled there (its service stopping) never gave the connection back to the pool.
         """
-        async with self._engine.begin() as conn:
-            await conn.execute(text("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
-            yield conn
+        async with driver_transaction(self._engine) as transaction:
+            await transaction.execute(self._sql.read_committed, {})
+            yield transaction
