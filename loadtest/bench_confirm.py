@@ -9,7 +9,9 @@ A reservation's latency is its `updated_at - created_at` once CONFIRMED: both ar
 reservation service, right after the Lua hold and when the paid reservation commits. Each service
 process's CPU time over the run, per confirmed reservation, is printed too: on a shared machine it
 compares two builds better than the latency does; so are the database's statements a confirmed
-reservation (the server's own counters, both services together). `--json` writes every run's
+reservation (the server's own counters, both services together), and the bare pair's CPU time
+a message, the bench's own while it produces and consumes: the least a Kafka hop costs with
+aiokafka at that rate, of which a confirmed reservation makes two. `--json` writes every run's
 figures with the commit and the machine (the raw record the README quotes).
 """
 
@@ -122,6 +124,9 @@ class ConfirmRun:
     confirm: Confirmations
     pending: int  # created but not CONFIRMED when the run settled
     broker: Latencies
+    # The bench's own CPU time per message of the bare pair: one produce and one consume, the
+    # least a Kafka hop costs with aiokafka at this rate (a confirmed reservation makes two).
+    broker_cpu_ms: float
     load: float
     cpu_ms: dict[str, float]  # each service's CPU time per confirmed reservation
     statements: dict[str, float]  # the database's statement counters per confirmed reservation
@@ -151,9 +156,10 @@ async def paced(
     return total / max(elapsed, seconds * (total - 1) / total)
 
 
-async def broker_latency(bootstrap: str, rate: float, seconds: float) -> Latencies:
+async def broker_latency(bootstrap: str, rate: float, seconds: float) -> tuple[Latencies, float]:
     """Produce timestamped messages at `rate` (the platform's producer settings) and consume them
-    in a group, as the services do; each message's produce -> consume time."""
+    in a group, as the services do; each message's produce -> consume time, and this process's
+    CPU time a message (ms) while it produced and consumed them."""
     topic = f"{PREFIX}.ceiling.{uuid.uuid4().hex[:8]}"
     # The partitions the committed figures were measured with, whatever the settings say.
     await ensure_topics(bootstrap, {topic: TopicSpec(TopicFamily.MAIN, 3, 1)})
@@ -176,13 +182,15 @@ async def broker_latency(bootstrap: str, rate: float, seconds: float) -> Latenci
         await producer.send(topic, str(time.time()).encode())
 
     try:
+        cpu_before = time.process_time()
         reader = asyncio.create_task(consume())
         await paced(rate, seconds, send)
         await asyncio.wait_for(reader, SETTLE_SECONDS)
+        cpu_ms = (time.process_time() - cpu_before) * 1000 / max(len(latencies), 1)
     finally:
         await producer.stop()
         await consumer.stop()
-    return Latencies.of(latencies)
+    return Latencies.of(latencies), cpu_ms
 
 
 def service_env(stack: LocalStack, database_url: str, gateway_latency: float) -> dict[str, str]:
@@ -338,9 +346,16 @@ async def one_run(
             for name in STATEMENT_COUNTERS
         }
         load = load_average()
-        broker = await broker_latency(stack.kafka.bootstrap, rate, seconds)
+        broker, broker_cpu_ms = await broker_latency(stack.kafka.bootstrap, rate, seconds)
         return ConfirmRun(
-            min(reached, len(created) / seconds), confirm, pending, broker, load, cpu_ms, statements
+            min(reached, len(created) / seconds),
+            confirm,
+            pending,
+            broker,
+            broker_cpu_ms,
+            load,
+            cpu_ms,
+            statements,
         )
     finally:
         await redis.aclose()
@@ -374,7 +389,8 @@ def main(argv: list[str] | None = None) -> None:
                     f"run {n + 1}: {run.rate:,.0f}/s created; hold->CONFIRMED p50 "
                     f"{run.confirm.total.p50_ms:.0f} ms p99 {run.confirm.total.p99_ms:.0f} ms "
                     f"({run.confirm.total.count} confirmed, {run.pending} not); broker p50 "
-                    f"{run.broker.p50_ms:.0f} ms p99 {run.broker.p99_ms:.0f} ms; CPU a "
+                    f"{run.broker.p50_ms:.0f} ms p99 {run.broker.p99_ms:.0f} ms, CPU "
+                    f"{run.broker_cpu_ms:.2f} ms a message; CPU a "
                     f"reservation: {cpu_text(run.cpu_ms)}; database statements a confirmed "
                     f"reservation: {statements_text(run.statements)}; load {run.load:.1f}",
                     flush=True,
@@ -408,6 +424,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     cpu = {name: statistics.median(r.cpu_ms[name] for r in runs) for name in runs[0].cpu_ms}
     print(f"service CPU a confirmed reservation (median): {cpu_text(cpu)}")
+    broker_cpu = statistics.median(r.broker_cpu_ms for r in runs)
+    print(f"bare Kafka hop, produce + consume, CPU a message (median): {broker_cpu:.2f} ms")
     statements = {
         name: statistics.median(r.statements[name] for r in runs) for name in STATEMENT_COUNTERS
     }
@@ -424,6 +442,7 @@ def main(argv: list[str] | None = None) -> None:
                 "runs": [asdict(run) for run in runs],
                 "medians": {
                     "cpu_ms_a_confirmed_reservation": cpu,
+                    "broker_cpu_ms_a_message": broker_cpu,
                     "statements_a_confirmed_reservation": statements,
                     "rate": rate.value,
                 },
