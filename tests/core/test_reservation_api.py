@@ -328,3 +328,44 @@ async def test_a_wait_outside_zero_to_ten_seconds_is_a_422(
 
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["query", "wait_seconds"]
+
+
+async def test_the_hold_is_counted_and_described_as_one_route_whatever_answers_it(
+    api: httpx.AsyncClient, settings: CommonSettings, event: str
+) -> None:
+    # Well-formed holds are served outside FastAPI's dependencies; the rest by the route OpenAPI
+    # describes. A client sees one route either way.
+    held = await api.post(
+        f"/events/{event}/reservations",
+        json={"seat_ids": ["A-1"]},
+        headers=buyer_headers(settings, "u1", event),
+    )
+    refused = await api.post(
+        f"/events/{event}/reservations",
+        json={"seat_ids": []},
+        headers=buyer_headers(settings, "u2", event),
+    )
+    malformed = await api.post(
+        "/events/Not_A_Slug/reservations",
+        json={"seat_ids": ["A-1"]},
+        headers=buyer_headers(settings, "u3", "Not_A_Slug"),
+    )
+    metrics = (await api.get("/metrics")).text
+    schema = (await api.get("/openapi.json")).json()
+
+    assert held.status_code == 201
+    assert held.json()["seat_ids"] == ["A-1"]
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "seat_ids"]
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"][0]["loc"] == ["path", "event_id"]
+    counted = (
+        'method="POST",route="/events/{event_id}/reservations",service="reservation",status="%d"'
+    )
+    assert counted % 201 in metrics
+    assert counted % 422 in metrics
+    described = schema["paths"]["/events/{event_id}/reservations"]["post"]
+    assert described["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ReservationRequest"
+    }
+    assert "201" in described["responses"]

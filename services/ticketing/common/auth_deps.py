@@ -39,6 +39,11 @@ async def current_principal(
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
+async def caller(request: Request) -> Principal:
+    """`CurrentUser`, by a direct call: for a route served outside FastAPI's dependencies."""
+    return await current_principal(request, await _bearer(request))
+
+
 async def admin_principal(user: CurrentUser) -> Principal:
     if not user.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "admin role required")

@@ -251,7 +251,7 @@ class RequestBodyMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await JSONResponse({"detail": self._reason}, status_code=413)(scope, receive, send)
             return
-        if _is_json(headers.get(b"content-type")):
+        if is_json(headers.get(b"content-type")):
             await self._json(scope, receive, send)
             return
         received = 0
@@ -305,7 +305,7 @@ class RequestBodyMiddleware:
 _INT_RANGE = range(-(2**63), 2**63)
 
 
-def _is_json(content_type: bytes | None) -> bool:
+def is_json(content_type: bytes | None) -> bool:
     """Whether FastAPI would decode this body as JSON (it does so when no type is given)."""
     if content_type is None:
         return True

@@ -15,11 +15,14 @@ async def get_service(request: Request) -> ReservationService:
     return cast(ReservationService, request.app.state.reservations)
 
 
+ADMISSION_TOKEN_HEADER = "X-Admission-Token"
+
+
 async def admitted_user(
     request: Request,
     event_id: str,
     user: CurrentUser,
-    admission_token: Annotated[str | None, Header(alias="X-Admission-Token")] = None,
+    admission_token: Annotated[str | None, Header(alias=ADMISSION_TOKEN_HEADER)] = None,
 ) -> Admission:
     """The caller, if the waiting room admitted them to this event's sale."""
     if not admission_token:
