@@ -1,5 +1,6 @@
 """The payment service charges each reservation once, however often it is asked, and says so."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -117,3 +118,26 @@ async def test_refund_request_refunds_a_charged_payment_once(
 
     assert refunded.status is PaymentStatus.REFUNDED
     assert gateway.refunds["r1"] == 1
+
+
+async def test_requests_paid_together_are_each_charged_once_with_a_redelivery_among_them(
+    engine: AsyncEngine, producer: RenewingProducer, topics: Topics, settings: CommonSettings
+) -> None:
+    # Payments opened and settled at the same time share transactions; a redelivery among them
+    # makes the shared INSERT fail, and each is then opened on its own.
+    service, gateway = make_service(engine, producer, topics)
+    earlier = await service.pay(request("r2"))
+
+    paid = await asyncio.gather(*(service.pay(request(r)) for r in ("r1", "r2", "r3")))
+
+    assert [p.status for p in paid] == [PaymentStatus.SUCCEEDED] * 3
+    assert paid[1].id == earlier.id
+    assert gateway.calls == {"r1": 1, "r2": 1, "r3": 1}
+    assert await payments(engine) == 3
+    published = await read_topic(settings.kafka_bootstrap, topics.reservation_paid, 4)
+    assert sorted(m.message_id for m in published) == [
+        "r1:reservation.paid",
+        "r2:reservation.paid",
+        "r2:reservation.paid",
+        "r3:reservation.paid",
+    ]

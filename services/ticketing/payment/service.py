@@ -7,6 +7,7 @@ again. The row is the record and the uncommitted offset is the reminder, so noth
 """
 
 import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ticketing.common.coalesce import Coalescer
 from ticketing.common.envelope import Envelope
 from ticketing.common.errors import PermanentError
 from ticketing.common.prepared import Prepared, driver_transaction
@@ -26,6 +28,10 @@ from ticketing.payment.gateway import Charge, PaymentGateway
 from ticketing.payment.models import Payment, PaymentStatus
 
 log = logging.getLogger(__name__)
+
+# The most payments one transaction opens or settles. The consumer runs at most this many
+# messages at once by default anyway.
+MAX_BATCH = 100
 
 
 class ReservationRequested(BaseModel):
@@ -71,6 +77,10 @@ class PaymentService:
             engine.dialect,
             columns=["status", "gateway_reference", "failure_reason", "updated_at"],
         )
+        # The payments opened, and settled, while others are: under load they share transactions
+        # (one INSERT for the opens, one COMMIT for the settles) instead of one each.
+        self._opens = Coalescer(self._open_many, MAX_BATCH)
+        self._settles = Coalescer(self._settle_many, MAX_BATCH)
 
     async def pay(self, request: ReservationRequested) -> Payment:
         """Charge the reservation (once, whatever the number of deliveries) and publish the outcome."""
@@ -108,13 +118,28 @@ class PaymentService:
             amount_cents=len(request.seat_ids) * self._seat_price_cents,
             status=PaymentStatus.PENDING,
         )
+        return await self._opens.submit(payment)
+
+    async def _open_many(self, payments: Sequence[Payment]) -> list[Payment]:
+        """Each payment opened, or found when a delivery before this one opened it. Nearly every
+        request is a first delivery, so one INSERT opens every payment of the batch; a batch that
+        meets the UNIQUE key (a redelivery among them) opens its payments one by one."""
+        if len(payments) > 1:
+            try:
+                async with driver_transaction(self._engine) as transaction:
+                    await transaction.insert_many(self._open, [p.model_dump() for p in payments])
+            except IntegrityError:
+                pass
+            else:
+                return list(payments)
+        return [await self._open_one(payment) for payment in payments]
+
+    async def _open_one(self, payment: Payment) -> Payment:
         try:
-            # Insert first: nearly every request is a first delivery, so one statement opens the
-            # payment; a redelivery meets the UNIQUE key and continues with the stored row.
             async with driver_transaction(self._engine) as transaction:
                 await transaction.execute(self._open, payment.model_dump())
         except IntegrityError:
-            existing = await self._stored(request.reservation_id)
+            existing = await self._stored(payment.reservation_id)
             if existing is None:
                 raise
             return existing
@@ -129,18 +154,14 @@ class PaymentService:
                 Charge(payment.reservation_id, payment.user_id, payment.amount_cents)
             )
             approved, reference, reason = result.approved, result.reference, result.decline_reason
-        outcome = {
+        outcome: dict[str, object] = {
+            "reservation_id": payment.reservation_id,
             "status": PaymentStatus.SUCCEEDED if approved else PaymentStatus.FAILED,
             "gateway_reference": reference,
             "failure_reason": reason,
             "updated_at": utcnow(),
         }
-        # One conditional UPDATE instead of a locking read and a write.
-        async with driver_transaction(self._engine) as transaction:
-            settled = await transaction.execute(
-                self._settle_pending, {"reservation_id": payment.reservation_id, **outcome}
-            )
-        if settled == 1:
+        if await self._settles.submit(outcome):
             stored = Payment.model_validate({**payment.model_dump(), **outcome})
         else:
             found = await self._stored(payment.reservation_id)
@@ -149,6 +170,17 @@ class PaymentService:
             stored = found
         log.info("payment %s", stored.status.value, extra={"reservation_id": stored.reservation_id})
         return stored
+
+    async def _settle_many(self, outcomes: Sequence[Mapping[str, object]]) -> list[bool]:
+        """Whether each outcome settled its payment (False: another delivery settled it first).
+        One conditional UPDATE each, in one transaction, in the order of their reservations:
+        two transactions settling the same payments then wait for each other, not deadlock."""
+        settled: dict[object, bool] = {}
+        async with driver_transaction(self._engine) as transaction:
+            for outcome in sorted(outcomes, key=lambda o: str(o["reservation_id"])):
+                changed = await transaction.execute(self._settle_pending, outcome)
+                settled[outcome["reservation_id"]] = changed == 1
+        return [settled[outcome["reservation_id"]] for outcome in outcomes]
 
     async def _stored(self, reservation_id: str) -> Payment | None:
         async with AsyncSession(self._engine, expire_on_commit=False) as session:
