@@ -1,5 +1,7 @@
 """The reservation's life on the real servers: holds, confirmation, expiry, cancellation, refunds."""
 
+import asyncio
+
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,7 +14,7 @@ from ticketing.common.settings import CommonSettings
 from ticketing.common.sqltypes import utcnow
 from ticketing.reservation.holds import EventNotOnSale, SeatsTaken, UnknownSeats
 from ticketing.reservation.lifecycle import TransitionRefused, Trigger
-from ticketing.reservation.models import OutboxMessage, ReservationStatus, Ticket
+from ticketing.reservation.models import OutboxMessage, Reservation, ReservationStatus, Ticket
 from ticketing.reservation.service import ReservationNotFound, ReservationService
 
 from tests.core.sale_kit import (
@@ -306,3 +308,29 @@ async def test_a_seat_sold_twice_fails_only_its_own_reservation_of_outcomes_appl
     }
     refunds = [m.key for m in await outbox(engine) if m.topic == "reservation.refund_requested"]
     assert refunds == [clashing.id]
+
+
+async def test_a_reservation_the_database_refuses_fails_alone_among_holds_written_together(
+    service: ReservationService,
+    redis_client: aioredis.Redis,
+    settings: CommonSettings,
+    engine: AsyncEngine,
+) -> None:
+    event = await make_sale(redis_client, settings.redis_key_prefix, seats=3)
+    # Holds made at the same time are written in one transaction. MariaDB's strict mode refuses
+    # a user id longer than its column, which fails that transaction.
+    buyers = [("alice", "A-1"), ("u" * 100, "A-2"), ("carol", "A-3")]
+
+    results = await asyncio.gather(
+        *(service.reserve(user, event, [seat]) for user, seat in buyers), return_exceptions=True
+    )
+
+    alice, refused, carol = results
+    assert isinstance(refused, TemporaryError)
+    assert isinstance(alice, Reservation) and isinstance(carol, Reservation)
+    assert await seat_states(redis_client, settings.redis_key_prefix, event) == {
+        "A-1": f"held:{alice.id}",
+        "A-2": "free",
+        "A-3": f"held:{carol.id}",
+    }
+    assert sorted(m.key for m in await outbox(engine)) == sorted([alice.id, carol.id])

@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ticketing.common.coalesce import Coalescer
 from ticketing.common.errors import PermanentError, TemporaryError
 from ticketing.common.prepared import driver_transaction
 from ticketing.common.redis_client import REDIS_UNAVAILABLE, RedisClient
@@ -52,6 +54,12 @@ class HoldTerms:
 
 # A reservation to move, and the trigger that moves it.
 Change = tuple[str, Trigger]
+# A new reservation's row and its outbox row, as written.
+Record = tuple[dict[str, Any], dict[str, Any]]
+
+# The most new reservations one transaction writes: a burst of holds is written in a few
+# transactions, none holding many locks.
+MAX_RECORD_BATCH = 100
 
 
 @dataclass
@@ -79,6 +87,7 @@ class ReservationService:
         self._settings = settings
         self._holds = SeatHolds(redis, settings.redis_key_prefix)
         self._sql = ReservationStatements(engine.dialect)
+        self._records = Coalescer(self._record_many, MAX_RECORD_BATCH)
         self._clock = clock
         self._terms: dict[str, tuple[float, HoldTerms]] = {}
         self._config_lock = asyncio.Lock()
@@ -111,21 +120,44 @@ class ReservationService:
             expires_at=expires_at,
         )
         outbox = messages.requested(reservation)
-        try:
-            # Two prepared INSERTs on the driver: the ORM's unit of work for two new rows, and
-            # then SQLAlchemy's execution of them, cost more CPU than the statements themselves.
-            async with driver_transaction(self._engine) as transaction:
-                await transaction.execute(self._sql.insert_reservation, reservation.model_dump())
-                await transaction.execute(self._sql.insert_outbox, outbox.model_dump())
-        except SQLAlchemyError as exc:
+        refused = await self._records.submit((reservation.model_dump(), outbox.model_dump()))
+        if refused is not None:
             await self._holds.release(event_id, reservation_id, user_id, seat_ids)
-            raise TemporaryError("could not record the reservation, try again") from exc
+            raise TemporaryError("could not record the reservation, try again") from refused
         self.outbox_written.set()
         log.info(
             "seats held",
             extra={"reservation_id": reservation.id, "event_id": event_id, "seats": seat_ids},
         )
         return reservation
+
+    async def _record_many(self, records: Sequence[Record]) -> list[SQLAlchemyError | None]:
+        """Write each new reservation with its outbox row; each one's failure, or None. The
+        reservations held at the same time share one transaction: one multi-row INSERT into each
+        table, as prepared statements on the driver (the ORM's unit of work, then SQLAlchemy's
+        execution, cost more CPU than the statements). If that transaction fails, each is written
+        on its own, so one the database refuses fails alone."""
+        if len(records) > 1:
+            try:
+                await self._record(records)
+            except SQLAlchemyError:
+                pass
+            else:
+                return [None] * len(records)
+        failures: list[SQLAlchemyError | None] = []
+        for record in records:
+            try:
+                await self._record([record])
+            except SQLAlchemyError as exc:
+                failures.append(exc)
+            else:
+                failures.append(None)
+        return failures
+
+    async def _record(self, records: Sequence[Record]) -> None:
+        async with driver_transaction(self._engine) as transaction:
+            await transaction.insert_many(self._sql.insert_reservation, [r for r, _ in records])
+            await transaction.insert_many(self._sql.insert_outbox, [o for _, o in records])
 
     async def get(self, user_id: str, reservation_id: str) -> Reservation:
         # A Core SELECT, not `session.get`: buyers poll this while they wait for the payment,
