@@ -12,6 +12,7 @@ from ticketing.common.redis_keys import SaleKeys
 from ticketing.common.sale_config import SaleConfig, write_sale_config
 from ticketing.common.settings import CommonSettings
 from ticketing.common.sqltypes import utcnow
+from ticketing.common.topics import RESERVATION_REFUND_REQUESTED
 from ticketing.reservation.holds import EventNotOnSale, SeatsTaken, UnknownSeats
 from ticketing.reservation.lifecycle import TransitionRefused, Trigger
 from ticketing.reservation.models import OutboxMessage, Reservation, ReservationStatus, Ticket
@@ -42,6 +43,11 @@ def service(
 async def outbox(engine: AsyncEngine) -> list[OutboxMessage]:
     async with AsyncSession(engine) as session:
         return list((await session.exec(select(OutboxMessage))).all())
+
+
+async def refunded(engine: AsyncEngine) -> list[str]:
+    """The reservations whose refund the outbox holds, in the order they were written."""
+    return [m.key for m in await outbox(engine) if m.topic == RESERVATION_REFUND_REQUESTED]
 
 
 async def test_hold_marks_seats_held_and_records_pending_reservation_with_outbox_row(
@@ -181,8 +187,7 @@ async def test_expired_hold_returns_seats_to_sale_and_a_late_payment_is_refunded
     assert await count_tickets(engine, event) == 0
     states = await seat_states(redis_client, settings.redis_key_prefix, event)
     assert states == {"A-1": f"held:{rebought.id}"}
-    refunds = [m for m in await outbox(engine) if m.topic == "reservation.refund_requested"]
-    assert [m.key for m in refunds] == [reservation.id]
+    assert await refunded(engine) == [reservation.id]
 
 
 async def test_payment_after_the_hold_ran_out_is_refunded_even_before_the_sweeper_ran(
@@ -276,8 +281,7 @@ async def test_payment_outcomes_applied_together_each_end_as_they_would_alone(
         "A-4": "free",
         "A-5": f"sold:{also_paid.id}",
     }
-    refunds = [m.key for m in await outbox(engine) if m.topic == "reservation.refund_requested"]
-    assert refunds == [cancelled.id]
+    assert await refunded(engine) == [cancelled.id]
 
 
 async def test_a_seat_sold_twice_fails_only_its_own_reservation_of_outcomes_applied_together(
@@ -306,8 +310,7 @@ async def test_a_seat_sold_twice_fails_only_its_own_reservation_of_outcomes_appl
         "A-2": ["other"],
         "A-3": [after.id],
     }
-    refunds = [m.key for m in await outbox(engine) if m.topic == "reservation.refund_requested"]
-    assert refunds == [clashing.id]
+    assert await refunded(engine) == [clashing.id]
 
 
 async def test_a_reservation_the_database_refuses_fails_alone_among_holds_written_together(

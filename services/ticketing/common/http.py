@@ -289,16 +289,21 @@ class RequestBodyMiddleware:
             log.warning("request refused: %s", refused["msg"], extra={"loc": refused["loc"]})
             await JSONResponse({"detail": [refused]}, status_code=422)(scope, receive, send)
             return
-        replayed = False
+        await self.app(scope, replayed(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
+def replayed(body: bytes, receive: Receive) -> Receive:
+    """`receive` giving the body already read first, whole, then what `receive` gives."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 # The widest integer any store of the platform takes (MariaDB's BIGINT, Redis's integers).

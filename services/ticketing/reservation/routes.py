@@ -6,11 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ticketing.common.auth_deps import CurrentUser, caller
 from ticketing.common.errors import DomainError, TemporaryError
-from ticketing.common.http import is_json
+from ticketing.common.http import is_json, replayed
 from ticketing.common.ids import SLUG_PATTERN, Slug
 from ticketing.common.ratelimit import refusal
 from ticketing.common.tokens import Admission
@@ -117,7 +117,7 @@ class LeanReserve:
             wanted = ReservationRequest.model_validate(json.loads(body))
         # Invalid JSON, UTF-8 or seats (a ValidationError is a ValueError too).
         except (ValueError, RecursionError):
-            await _DOCUMENTED_RESERVE.handle(scope, _replayed(body, receive), send)
+            await _DOCUMENTED_RESERVE.handle(scope, replayed(body, receive), send)
             return
         event_id: str = scope["path_params"]["event_id"]
         user = await caller(request)
@@ -128,20 +128,6 @@ class LeanReserve:
         public = await _reserve(service, admission, event_id, wanted)
         response = Response(public.model_dump_json(), status.HTTP_201_CREATED, None, JSON)
         await response(scope, receive, send)
-
-
-def _replayed(body: bytes, receive: Receive) -> Receive:
-    """`receive` with the body already read given again first."""
-    given = False
-
-    async def replay() -> Message:
-        nonlocal given
-        if given:
-            return await receive()
-        given = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 # Matched before the documented route below, which then only meets ids outside the pattern and
